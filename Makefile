@@ -1,0 +1,39 @@
+# Two entry points do all set-up on a fresh clone: `make run` and `make test`.
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+
+.PHONY: run test install migrate lock clean
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.lock
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+migrate: install
+	$(PY) -m service migrate
+
+run: install
+	$(PY) -m service migrate
+	$(PY) -m service serve
+
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Re-resolve the lock from pyproject's ranges in a throw-away venv.
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
+	{ echo "# Exact versions for a fresh clone (resolved with pip from the registry, Python 3.11)."; \
+	  echo "# Regenerate: make lock"; \
+	  .lock-venv/bin/pip freeze --exclude-editable --disable-pip-version-check; } > requirements.lock
+	rm -rf .lock-venv
+
+clean:
+	rm -rf $(VENV) .pytest_cache
