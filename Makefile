@@ -10,8 +10,8 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -r requirements.lock
-	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
+	$(PY) -m pip install -qq --disable-pip-version-check -r requirements.lock
+	$(PY) -m pip install -qq --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -29,7 +29,7 @@ test: install
 # Re-resolve the lock from pyproject's ranges in a throw-away venv.
 lock:
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
-	.lock-venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
+	.lock-venv/bin/pip install -qq --disable-pip-version-check -e '.[test]'
 	{ echo "# Exact versions for a fresh clone (resolved with pip from the registry, Python 3.11)."; \
 	  echo "# Regenerate: make lock"; \
 	  .lock-venv/bin/pip freeze --exclude-editable --disable-pip-version-check; } > requirements.lock
