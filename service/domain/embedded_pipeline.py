@@ -1,6 +1,7 @@
 """The embedded mode of /run-pipeline: revenue_pipeline run by `dag.test()` in a worker process.
 
-The worker has its own Airflow home and SQLite metadata under DATA_DIR/airflow/ and runs the
+The worker has its own Airflow home and SQLite metadata in DATA_DIR/airflow/embedded/ (apart
+from `make airflow`'s DATA_DIR/airflow, which may be running at the same time) and runs the
 very DAG file Airflow would (dags/revenue_pipeline.py), off the request path. One run at a time
 across every web worker: the starter takes an exclusive flock on DATA_DIR/pipeline_runs/
 .embedded.lock and hands the locked descriptor to the worker process, so the lock lives exactly
@@ -33,7 +34,7 @@ LOG_TAIL_CHARS = 20_000
 
 def airflow_env(settings: Settings) -> dict[str, str]:
     """The worker's environment: a private Airflow home, and the service's data paths made absolute."""
-    home = Path(settings.DATA_DIR).resolve() / "airflow"
+    home = Path(settings.DATA_DIR).resolve() / "airflow" / "embedded"
     home.mkdir(parents=True, exist_ok=True)
     return {
         **os.environ,
