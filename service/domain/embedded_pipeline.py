@@ -32,17 +32,24 @@ LOCK_FILE = ".embedded.lock"
 LOG_TAIL_CHARS = 20_000
 
 
+def airflow_home_env(home: Path) -> dict[str, str]:
+    """Airflow configured for `home` (SQLite metadata inside it) and this repository's DAGs."""
+    return {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PLUGINS_FOLDER),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    }
+
+
 def airflow_env(settings: Settings) -> dict[str, str]:
     """The worker's environment: a private Airflow home, and the service's data paths made absolute."""
     home = Path(settings.DATA_DIR).resolve() / "airflow" / "embedded"
     home.mkdir(parents=True, exist_ok=True)
     return {
         **os.environ,
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PLUGINS_FOLDER),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        **airflow_home_env(home),
         "DATA_DIR": str(Path(settings.DATA_DIR).resolve()),
         "REPORTS_DIR": str(Path(settings.REPORTS_DIR).resolve()),
         "DATABASE_URL": settings.DATABASE_URL,

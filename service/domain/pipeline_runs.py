@@ -15,6 +15,7 @@ from pathlib import Path
 from service.config import Settings
 from service.domain import embedded_pipeline
 from service.domain.airflow_api import AirflowApiError, AirflowClient
+from service.domain.errors import Conflict, DomainError, NotFound
 from service.domain.pipeline_run_store import (
     PipelineRun,
     PipelineRunNotFound,
@@ -26,18 +27,24 @@ from service.domain.pipeline_run_store import (
 
 RUNS_FOLDER = "pipeline_runs"
 
-__all__ = [
-    "PipelineBusy", "PipelineRun", "PipelineRunNotFound", "PipelineUnavailable",
-    "get_run", "run_output", "start_run", "wait_for_run",
-]
+__all__ = ["PipelineBusy", "PipelineRun", "PipelineUnavailable", "get_run", "run_output", "start_run", "wait_for_run"]
 
 
-class PipelineBusy(RuntimeError):
+class PipelineBusy(Conflict):
     """An embedded run is already going (one at a time across all web workers)."""
 
+    code = "pipeline_busy"
 
-class PipelineUnavailable(RuntimeError):
+
+class PipelineUnavailable(DomainError):
     """Airflow could not take or report the run."""
+
+    status = 503
+    code = "airflow_unavailable"
+
+
+def _not_found(run_id: str) -> NotFound:
+    return NotFound(f"No pipeline run {run_id!r}", [{"field": "runId", "problem": "unknown run"}])
 
 
 def run_store(settings: Settings) -> RunStore:
@@ -100,7 +107,7 @@ async def get_run(settings: Settings, run_id: str) -> PipelineRun:
     except PipelineRunNotFound:
         # A run Airflow's own scheduler created is answered for too.
         if client is None:
-            raise
+            raise _not_found(run_id) from None
         run = PipelineRun(run_id, "airflow", "queued", None, utc_now_iso())
     if run.done:
         return run
@@ -108,7 +115,10 @@ async def get_run(settings: Settings, run_id: str) -> PipelineRun:
         return embedded_pipeline.settle_if_abandoned(store, run_id)
     if client is None:
         return run  # AIRFLOW_API_URL has been unset since: what was last seen
-    run = await _refresh_from_airflow(client, run)
+    try:
+        run = await _refresh_from_airflow(client, run)
+    except PipelineRunNotFound:
+        raise _not_found(run_id) from None
     store.save(run)
     return run
 
