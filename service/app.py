@@ -10,7 +10,7 @@ from sanic_ext import Extend
 from service.config import Settings, check_production, get_settings
 from service.db import close_orm, dialect_of, init_orm
 from service.domain.auth import TokenService
-from service.http import auth, docs, health, wallet
+from service.http import auth, docs, health, pipeline, wallet
 from service.http.errors import JsonErrorHandler
 from service.http.middleware import install_middleware
 from service.logs import configure_logging
@@ -72,7 +72,7 @@ def create_app(settings: Settings | object | None = None, name: str = APP_NAME) 
     Extend(app)
     _describe_api(app)
     install_middleware(app)
-    for blueprint in (health.bp, auth.bp, wallet.bp, docs.bp):
+    for blueprint in (health.bp, auth.bp, wallet.bp, pipeline.bp, docs.bp):
         app.blueprint(blueprint)
 
     @app.before_server_start

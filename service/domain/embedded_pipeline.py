@@ -83,6 +83,7 @@ def start(
                 # Its own session: a restart of the web worker neither signals nor ends the run.
                 start_new_session=True,
             )
+        store.path(run.run_id, ".pid").write_text(str(worker.pid))
     finally:
         os.close(fd)  # the worker's inherited copy keeps the lock
     threading.Thread(target=worker.wait, name=f"reap-{run.run_id}", daemon=True).start()

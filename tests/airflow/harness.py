@@ -89,14 +89,29 @@ class AirflowServer:
         return self.log_path.read_text(errors="replace")[-6000:]
 
     def stop(self) -> None:
-        # standalone runs its components in its own process group (start_new_session below).
+        """End standalone and every component it started: they share its process group."""
+        group = self.process.pid
         if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+            os.killpg(group, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            pass
+        # Components (api-server workers) may outlive standalone by a few seconds of shut-down.
+        deadline = time.monotonic() + 20
+        while _group_alive(group) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if _group_alive(group):
+            os.killpg(group, signal.SIGKILL)
+        self.process.wait()
+
+
+def _group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def start_airflow_standalone(home: Path, username: str, password: str, **task_env: str) -> AirflowServer:
