@@ -1,12 +1,16 @@
 """A small client for the Airflow 3 REST API v2: trigger and observe revenue_pipeline runs."""
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
 
 DAG_ID = "revenue_pipeline"
 PUBLISH_TASK = "publish"
+# Airflow's tokens live a day by default; reusing one for minutes saves a round trip per call.
+TOKEN_REUSE_SECONDS = 300
+_tokens: dict[tuple[str, str | None, str | None], tuple[str, float]] = {}
 
 
 class AirflowApiError(Exception):
@@ -14,7 +18,7 @@ class AirflowApiError(Exception):
 
 
 class AirflowClient:
-    """One instance per call site; every method opens its own connection and token.
+    """Every method opens its own connection; tokens are shared by the process for a while.
 
     The token comes from the API server's auth manager: POST /auth/token with a username and
     password, or, with none configured, GET /auth/token, which the simple auth manager answers
@@ -26,7 +30,7 @@ class AirflowClient:
         base_url: str,
         username: str | None = None,
         password: str | None = None,
-        timeout_seconds: float = 10.0,
+        timeout_seconds: float = 30.0,
     ) -> None:
         self.base_url = base_url.rstrip("/").removesuffix("/api/v2")
         self.username = username
@@ -36,11 +40,24 @@ class AirflowClient:
     async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
             async with httpx.AsyncClient(base_url=self.base_url, timeout=self.timeout_seconds) as client:
-                token = await self._token(client)
-                headers = {"Authorization": f"Bearer {token}"}
-                return await client.request(method, path, headers=headers, **kwargs)
+                response = await self._authorised(client, method, path, fresh_token=False, **kwargs)
+                if response.status_code == 401:  # expired or revoked: once more with a new token
+                    response = await self._authorised(client, method, path, fresh_token=True, **kwargs)
+                return response
         except httpx.HTTPError as exc:
-            raise AirflowApiError(f"Airflow API at {self.base_url} unreachable: {exc}") from exc
+            raise AirflowApiError(
+                f"Airflow API at {self.base_url} unreachable: {type(exc).__name__} {exc}".rstrip()
+            ) from exc
+
+    async def _authorised(
+        self, client: httpx.AsyncClient, method: str, path: str, fresh_token: bool, **kwargs: Any
+    ) -> httpx.Response:
+        key = (self.base_url, self.username, self.password)
+        token, expires = _tokens.get(key, ("", 0.0))
+        if fresh_token or time.monotonic() >= expires:
+            token = await self._token(client)
+            _tokens[key] = (token, time.monotonic() + TOKEN_REUSE_SECONDS)
+        return await client.request(method, path, headers={"Authorization": f"Bearer {token}"}, **kwargs)
 
     async def _token(self, client: httpx.AsyncClient) -> str:
         if self.username:

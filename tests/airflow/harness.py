@@ -97,8 +97,8 @@ class AirflowServer:
             self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             pass
-        # Components (api-server workers) may outlive standalone by a few seconds of shut-down.
-        deadline = time.monotonic() + 20
+        # Components (api-server workers) may outlive standalone for a graceful shut-down we need not wait for.
+        deadline = time.monotonic() + 3
         while _group_alive(group) and time.monotonic() < deadline:
             time.sleep(0.2)
         if _group_alive(group):

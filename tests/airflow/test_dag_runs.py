@@ -44,10 +44,9 @@ def run_embedded(settings: Settings, conf: dict) -> PipelineRun:
 
 
 def test_a_run_publishes_what_the_library_computes_and_marks_its_postbacks(
-    db_url, tmp_path, synth_inputs, airflow_metadata_template
+    sqlite_url, tmp_path, synth_inputs, airflow_metadata_template
 ):
-    # On SQLite and on PostgreSQL: the postback batch is the DAG's only database edge.
-    settings = pipeline_settings(tmp_path, db_url, synth_inputs, airflow_metadata_template)
+    settings = pipeline_settings(tmp_path, sqlite_url, synth_inputs, airflow_metadata_template)
     purchase_ids = asyncio.run(insert_postbacks(settings.DATABASE_URL, PURCHASE_POSTBACKS))
     [install_id] = asyncio.run(insert_postbacks(settings.DATABASE_URL, [INSTALL_POSTBACK]))
 
