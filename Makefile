@@ -40,7 +40,7 @@ clean:
 
 # Airflow 3 on this machine, no Docker: `airflow standalone` (api-server with the UI, scheduler,
 # dag-processor, triggerer) on the repo's dags/ and plugins/, SQLite metadata in data/airflow.
-# UI and REST API: http://localhost:$(AIRFLOW_PORT) (every visitor is admin: local use only).
+# UI and REST API: http://localhost:$(AIRFLOW_PORT), loopback only (every visitor is admin).
 # Point the API at it with AIRFLOW_API_URL=http://localhost:$(AIRFLOW_PORT).
 AIRFLOW_PORT ?= 8080
 .PHONY: airflow
@@ -51,6 +51,7 @@ airflow: install
 	AIRFLOW__CORE__PLUGINS_FOLDER=$(abspath plugins) \
 	AIRFLOW__CORE__LOAD_EXAMPLES=False \
 	AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS=True \
+	AIRFLOW__API__HOST=127.0.0.1 \
 	AIRFLOW__API__PORT=$(AIRFLOW_PORT) \
-	AIRFLOW__CORE__EXECUTION_API_SERVER_URL=http://localhost:$(AIRFLOW_PORT)/execution/ \
+	AIRFLOW__CORE__EXECUTION_API_SERVER_URL=http://127.0.0.1:$(AIRFLOW_PORT)/execution/ \
 	$(VENV)/bin/airflow standalone

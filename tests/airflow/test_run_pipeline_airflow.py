@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import httpx
 import pytest
 from sanic import Sanic
 
@@ -88,6 +89,15 @@ async def test_a_run_is_created_in_airflow_and_followed_to_success(airflow_serve
     assert dag_run["conf"] == {"date": REPORT_DATE}
     assert dag_run["logical_date"] is None and dag_run["state"] == "success"
     assert set((await client.task_states(run_id)).values()) == {"success"}
+
+    # plugins/revenue_reports_plugin.py serves that report.html to whoever may read the DAG.
+    report = Path(finished["reports"]["report.html"]).read_bytes()
+    async with httpx.AsyncClient(base_url=airflow_server.base_url, timeout=30) as http:
+        token = (await http.post("/auth/token", json={"username": USERNAME, "password": PASSWORD})).json()
+        served = await http.get("/revenue-reports/latest", headers={"Authorization": f"Bearer {token['access_token']}"})
+        anonymous = await http.get("/revenue-reports/latest")
+    assert served.status_code == 200 and served.content == report
+    assert anonymous.status_code in (401, 403)
 
 
 async def test_wrong_airflow_credentials_are_503_airflow_unavailable(airflow_server: AirflowServer, run_folders):
