@@ -99,6 +99,7 @@ async def test_a_worker_that_dies_is_reported_failed_not_running_forever(setting
     assert response.json()["state"] == "failed"
     assert "ended without reporting" in response.json()["error"]
     assert again.status_code == 202
+    os.kill(int(store.path(again.json()["runId"], ".pid").read_text()), signal.SIGKILL)  # not needed further
 
 
 @pytest.mark.parametrize(
