@@ -3,12 +3,19 @@ from __future__ import annotations
 
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
+from sanic_ext import openapi
+from sanic_ext.extensions.openapi.definitions import Component
 
 from service.domain import pipeline_runs
 from service.domain.admin import HEADER as ADMIN_HEADER
 from service.domain.admin import check_admin_token
 from service.http.docs import ADMIN_TOKEN, documented
-from service.http.pipeline_schemas import PipelineRunResponse, RunPipelineAccepted, RunPipelineRequest
+from service.http.pipeline_schemas import (
+    PipelineRunResponse,
+    RunPipelineAccepted,
+    RunPipelineFinished,
+    RunPipelineRequest,
+)
 from service.http.validation import parse_body
 
 bp = Blueprint("pipeline")
@@ -25,6 +32,7 @@ bp = Blueprint("pipeline")
     errors=(400, 401, 403, 409, 422, 503),
     security=ADMIN_TOKEN,
 )
+@openapi.response(200, {"application/json": Component(RunPipelineFinished)}, "The run is done (`wait` true)")
 async def run_pipeline(request: Request) -> HTTPResponse:
     settings = request.app.ctx.settings
     check_admin_token(settings, request.headers.get(ADMIN_HEADER))
