@@ -62,7 +62,7 @@ def revenue_pipeline() -> None:
         work_dir = postback_batches.work_dir_for(settings.DATA_DIR, dag_run.run_id)
         postbacks = postback_batches.take_batch(settings.DATABASE_URL, work_dir)
         stats = stages.extract(settings.DATA_DIR, work_dir, postbacks_to_purchases(postbacks))
-        run = {"work_dir": str(work_dir), "report_date": report_date and report_date.isoformat()}
+        run = {"work_dir": str(work_dir), "report_date": report_date.isoformat() if report_date else None}
         return _handoff(run, stats)
 
     @task
@@ -98,7 +98,7 @@ def revenue_pipeline() -> None:
         return _handoff(run, stages.arpdau(run["work_dir"], run["report_date"]))
 
     @task
-    def publish(reconciled: dict[str, Any], roas: dict[str, Any], arpdau_: dict[str, Any]) -> dict[str, Any]:
+    def publish(reconciled: dict[str, Any], *_other_branches: dict[str, Any]) -> dict[str, Any]:
         import shutil
 
         from revenue import stages

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import time
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -90,19 +91,24 @@ class AirflowClient:
         body = {"dag_run_id": run_id, "logical_date": None, "conf": conf}
         return self._expect(await self._request("POST", f"/api/v2/dags/{DAG_ID}/dagRuns", json=body), 200)
 
+    @staticmethod
+    def _run_path(run_id: str) -> str:
+        # Scheduler run ids carry ':' and '+': one opaque path segment.
+        return f"/api/v2/dags/{DAG_ID}/dagRuns/{quote(run_id, safe='')}"
+
     async def dag_run(self, run_id: str) -> dict[str, Any] | None:
-        response = await self._request("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}")
+        response = await self._request("GET", self._run_path(run_id))
         return None if response.status_code == 404 else self._expect(response, 200)
 
     async def task_states(self, run_id: str) -> dict[str, str | None]:
-        response = await self._request("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances")
+        response = await self._request("GET", f"{self._run_path(run_id)}/taskInstances")
         return {ti["task_id"]: ti["state"] for ti in self._expect(response, 200)["task_instances"]}
 
     async def publish_result(self, run_id: str) -> dict[str, Any] | None:
         """What the publish task returned (report paths and summary), if it ran."""
         response = await self._request(
             "GET",
-            f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/{PUBLISH_TASK}/xcomEntries/return_value",
+            f"{self._run_path(run_id)}/taskInstances/{PUBLISH_TASK}/xcomEntries/return_value",
             params={"deserialize": "true"},
         )
         if response.status_code == 404:

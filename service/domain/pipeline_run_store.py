@@ -84,9 +84,13 @@ class RunStore:
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder)
 
+    @staticmethod
+    def storable(run_id: str) -> bool:
+        # Run ids come from URLs: anything but the id alphabet cannot name a record (nor a path).
+        return RUN_ID_PATTERN.fullmatch(run_id) is not None
+
     def path(self, run_id: str, suffix: str = ".json") -> Path:
-        # Run ids come from URLs: anything but the id alphabet cannot name a run (nor a path).
-        if not RUN_ID_PATTERN.fullmatch(run_id):
+        if not self.storable(run_id):
             raise PipelineRunNotFound(run_id)
         return self.folder / f"{run_id}{suffix}"
 

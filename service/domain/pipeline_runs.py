@@ -119,7 +119,8 @@ async def get_run(settings: Settings, run_id: str) -> PipelineRun:
         run = await _refresh_from_airflow(client, run)
     except PipelineRunNotFound:
         raise _not_found(run_id) from None
-    store.save(run)
+    if store.storable(run_id):  # the scheduler's own ids ("scheduled__...+00:00") are asked afresh
+        store.save(run)
     return run
 
 

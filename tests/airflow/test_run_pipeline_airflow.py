@@ -100,6 +100,26 @@ async def test_a_run_is_created_in_airflow_and_followed_to_success(airflow_serve
     assert anonymous.status_code in (401, 403)
 
 
+async def test_a_run_created_in_airflow_itself_is_answered_for(airflow_server: AirflowServer, run_folders):
+    # Triggered in Airflow (as from its UI): Airflow names it "manual__<time>+00:00".
+    async with httpx.AsyncClient(base_url=airflow_server.base_url, timeout=30) as http:
+        token = (await http.post("/auth/token", json={"username": USERNAME, "password": PASSWORD})).json()
+        created = await http.post(
+            "/api/v2/dags/revenue_pipeline/dagRuns", json={"logical_date": None},
+            headers={"Authorization": f"Bearer {token['access_token']}"},
+        )
+    run_id = created.json()["dag_run_id"]
+    assert ":" in run_id and "+" in run_id
+
+    async with asgi_client(service_app(run_folders, airflow_server.base_url)) as http:
+        response = await http.get(f"/pipeline-runs/{run_id}", headers=ADMIN)
+        missing = await http.get("/pipeline-runs/manual__2000-01-01T00:00:00+00:00", headers=ADMIN)
+    assert response.status_code == 200, response.text
+    assert response.json()["runId"] == run_id and response.json()["mode"] == "airflow"
+    assert response.json()["state"] in ("queued", "running", "success")
+    assert missing.status_code == 404
+
+
 async def test_wrong_airflow_credentials_are_503_airflow_unavailable(airflow_server: AirflowServer, run_folders):
     async with asgi_client(service_app(run_folders, airflow_server.base_url, password="wrong")) as http:
         response = await http.post("/run-pipeline", json={}, headers=ADMIN)
