@@ -10,7 +10,7 @@ from sanic import Sanic
 from sanic_ext import Extend
 
 from service.config import Settings, check_production, get_settings
-from service.db import close_orm, dialect_of, init_orm
+from service.db import close_orm, dialect_of, init_orm, warm_up
 from service.domain.auth import TokenService
 from service.domain.idempotency import IdempotencyStore
 from service.http import auth, docs, events, health, wallet
@@ -53,7 +53,8 @@ def _describe_api(app: Sanic) -> None:
     spec.add_security_scheme("adminToken", "apiKey", location="header", name="X-Admin-Token")
 
 
-async def purge_idempotency_keys_forever(store: IdempotencyStore) -> None:
+async def purge_idempotency_keys_forever(app: Sanic) -> None:
+    store: IdempotencyStore = app.ctx.idempotency
     while True:
         try:
             purged = await store.purge_expired()
@@ -94,10 +95,11 @@ def create_app(settings: Settings | object | None = None, name: str = APP_NAME) 
     @app.before_server_start
     async def open_database(app: Sanic) -> None:
         await init_orm(settings.DATABASE_URL, settings.DB_POOL_MAX)
+        await warm_up(settings.DATABASE_URL)
 
     @app.after_server_start
     async def schedule_purges(app: Sanic) -> None:
-        app.add_task(purge_idempotency_keys_forever(app.ctx.idempotency), name="idempotency_purge")
+        app.add_task(purge_idempotency_keys_forever, name="idempotency_purge")
 
     @app.before_server_stop
     async def stop_purges(app: Sanic) -> None:

@@ -12,6 +12,7 @@ from typing import Any, Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from tortoise import Tortoise
+from tortoise.connection import get_connection
 
 log = logging.getLogger("service.db")
 
@@ -91,6 +92,22 @@ async def init_orm(database_url: str, pool_max: int = 20) -> None:
     # Sanic handles requests in tasks that do not inherit the listener's context, so the ORM
     # context must be reachable process-wide (Tortoise 1.x keeps it in a context variable).
     await Tortoise.init(config=tortoise_config(database_url, pool_max), _enable_global_fallback=True)
+
+
+async def warm_up(database_url: str) -> bool:
+    """Opens the connection (pool) before traffic arrives.
+
+    Tortoise's SQLite client takes its connection lock and then connects lazily; a request
+    cancelled in between (a client giving up on the very first request) leaks that lock and
+    hangs the worker for good. Connecting here, where nothing cancels it, avoids that. A database that is down only logs a warning: the
+    service still starts and /health answers 503 until it is back.
+    """
+    try:
+        await get_connection(dialect_of(database_url)).execute_query("SELECT 1")
+    except Exception as exc:  # any driver or network failure
+        log.warning("database not reachable at start-up: %s", exc)
+        return False
+    return True
 
 
 async def close_orm() -> None:

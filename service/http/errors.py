@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from typing import Any
@@ -90,6 +91,10 @@ class JsonErrorHandler(ErrorHandler):
             message = str(exception) or "Request failed"
             headers = {k: str(v) for k, v in (getattr(exception, "headers", None) or {}).items()}
             return error_response(request, status, _sanic_code(exception), message, headers=headers)
+        if isinstance(exception, asyncio.CancelledError):
+            # The client went away (Sanic's RequestCancelled); nobody will read this response.
+            log.info("request cancelled by the client")
+            return error_response(request, 503, "request_cancelled", "The request was cancelled")
         log.error("unhandled exception", exc_info=exception)
         return error_response(request, 500, "internal_error", "An unexpected error occurred")
 
