@@ -7,10 +7,12 @@ dialect it ran against, so each dialect keeps its own history of the same models
 from __future__ import annotations
 
 import logging
+import sqlite3
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import asyncpg
 from tortoise import Tortoise
 from tortoise.connection import get_connection
 
@@ -108,6 +110,32 @@ async def warm_up(database_url: str) -> bool:
         log.warning("database not reachable at start-up: %s", exc)
         return False
     return True
+
+
+_UNAVAILABLE = (
+    OSError,  # includes ConnectionError and Tortoise's DBConnectionError
+    TimeoutError,
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.InsufficientResourcesError,  # e.g. "too many clients"
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.InterfaceError,
+)
+_SQLITE_UNAVAILABLE = ("database is locked", "unable to open database")
+
+
+def is_database_unavailable(exc: BaseException) -> bool:
+    """True when `exc` (or what caused it) means the database cannot serve right now, as
+    opposed to a bug in a query: the client should get 503 and retry, not 500."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, _UNAVAILABLE):
+            return True
+        if isinstance(current, sqlite3.OperationalError) and str(current).startswith(_SQLITE_UNAVAILABLE):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
 
 
 async def close_orm() -> None:

@@ -12,6 +12,7 @@ from sanic.exceptions import SanicException
 from sanic.handlers import ErrorHandler
 from sanic.response import HTTPResponse, json
 
+from service.db import is_database_unavailable
 from service.domain.errors import DomainError
 from service.http.middleware import add_standard_headers, request_id_of
 
@@ -80,6 +81,12 @@ class JsonErrorHandler(ErrorHandler):
     """Renders every exception as the JSON envelope; unexpected ones are logged as bugs."""
 
     def default(self, request: Request, exception: Exception) -> HTTPResponse:
+        response = self._render(request, exception)
+        if response.status < 500 and request is not None:
+            log.info("%s %s -> %d", request.method, request.path, response.status)
+        return response
+
+    def _render(self, request: Request, exception: Exception) -> HTTPResponse:
         if isinstance(exception, DomainError):
             return error_response(
                 request, exception.status, exception.code, exception.message, exception.details
@@ -95,6 +102,12 @@ class JsonErrorHandler(ErrorHandler):
             # The client went away (Sanic's RequestCancelled); nobody will read this response.
             log.info("request cancelled by the client")
             return error_response(request, 503, "request_cancelled", "The request was cancelled")
+        if is_database_unavailable(exception):
+            log.warning("database unavailable: %r", exception)
+            return error_response(
+                request, 503, "database_unavailable", "The database is unavailable; retry shortly",
+                headers={"Retry-After": "1"},
+            )
         log.error("unhandled exception", exc_info=exception)
         return error_response(request, 500, "internal_error", "An unexpected error occurred")
 

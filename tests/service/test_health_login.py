@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-import jwt
+import uuid
 
-from tests.conftest import TEST_JWT_SECRET
+import jwt
+from sanic import Sanic
+
+from service.app import create_app
+from service.config import Settings
+from tests.conftest import TEST_JWT_SECRET, asgi_client, service_env
 
 
 async def test_health_reports_connected_database(client, db_url):
@@ -44,3 +49,18 @@ async def test_unknown_route_is_json_404_with_request_id_and_security_headers(cl
     assert response.headers["X-Frame-Options"] == "DENY"
     assert response.headers["X-XSS-Protection"] == "1; mode=block"
     assert "Strict-Transport-Security" not in response.headers
+
+
+async def test_unreachable_database_is_503_not_500(make_token):
+    settings = Settings(_env_file=None, **service_env("postgresql://postgres@127.0.0.1:1/nowhere"))
+    Sanic.test_mode = True
+    app = create_app(settings, name=f"down_{uuid.uuid4().hex}")
+    async with asgi_client(app) as http:
+        health = await http.get("/health")
+        protected = await http.get("/balance", headers={"Authorization": f"Bearer {make_token('p')}"})
+    assert health.status_code == 503
+    assert health.json()["status"] == "unhealthy"
+    assert health.json()["database"]["status"] == "unreachable"
+    assert protected.status_code == 503
+    assert protected.json()["error"] == "database_unavailable"
+    assert protected.headers["Retry-After"] == "1"
