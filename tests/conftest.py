@@ -6,6 +6,7 @@ Fixtures other test modules reuse:
 - `settings`      Settings for that database (test secrets, no .env file).
 - `app`           create_app(settings).
 - `client`        an httpx.AsyncClient talking ASGI to `app` (ORM opened once per test).
+- `orm`           the ORM opened on `db_url` without an app (domain-level tests).
 - `make_token`    make_token(user_id, **overrides) -> a bearer token signed like the service's.
 - `auth_headers`  await auth_headers(user_id) -> {"Authorization": ...} after logging the user in.
 - `live_server`   live_server(db_url, workers=1, env=None) -> LiveServer(base_url): a real
@@ -33,6 +34,7 @@ from sanic import Sanic
 
 from service.app import create_app
 from service.config import Settings
+from service.db import close_orm, init_orm
 from tests.dbs import (
     clean_tables,
     create_postgres_database,
@@ -149,6 +151,16 @@ async def asgi_client(app: Sanic, run_listeners: bool = True) -> AsyncIterator[h
 async def client(app: Sanic) -> AsyncIterator[httpx.AsyncClient]:
     async with asgi_client(app) as http:
         yield http
+
+
+@pytest.fixture
+async def orm(db_url: str) -> AsyncIterator[str]:
+    """The ORM opened on `db_url` without an app, for testing domain modules directly."""
+    await init_orm(db_url, pool_max=5)
+    try:
+        yield db_url
+    finally:
+        await close_orm()
 
 
 @pytest.fixture

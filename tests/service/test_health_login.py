@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import jwt
+import pytest
 from sanic import Sanic
 
 from service.app import create_app
@@ -64,3 +65,22 @@ async def test_unreachable_database_is_503_not_500(make_token):
     assert protected.status_code == 503
     assert protected.json()["error"] == "database_unavailable"
     assert protected.headers["Retry-After"] == "1"
+
+
+@pytest.mark.parametrize("user_id", ["", "   ", "<script>", 'quote"d', "apo'strophe", "gt>", "x" * 256, 42, None])
+async def test_invalid_user_ids_are_422_and_create_nothing(client, user_id):
+    response = await client.post("/login", json={"userId": user_id})
+    assert response.status_code == 422, response.text
+    assert response.json()["details"][0]["field"] == "userId"
+    assert (await client.get("/health")).json()["checks"]["users"] == 0
+
+
+async def test_user_id_of_255_chars_is_accepted(client):
+    response = await client.post("/login", json={"userId": "u" * 255})
+    assert response.status_code == 200
+
+
+async def test_wrong_method_is_json_405(client):
+    response = await client.get("/login")
+    assert response.status_code == 405
+    assert response.json()["error"] == "method_not_allowed"
