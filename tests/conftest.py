@@ -60,6 +60,8 @@ def service_env(database_url: str) -> dict[str, str]:
         "AF_SECRET": TEST_AF_SECRET,
         "ENVIRONMENT": "test",
         "ALLOWED_ORIGINS": "http://localhost:3000,https://game.example",
+        # The PostgreSQL server (max_connections 100) is shared by every helper's test run.
+        "DB_POOL_MAX": "6",
     }
 
 
