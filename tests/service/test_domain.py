@@ -8,9 +8,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from service.domain import auth, wallet
-from service.domain.errors import InsufficientFunds, Unauthorized, ValidationFailed
-from service.domain.idempotency import IdempotencyStore, parse_key
-from service.models import User, WalletLedger
+from service.domain.errors import (
+    IdempotencyConflict,
+    InsufficientFunds,
+    Unauthorized,
+    ValidationFailed,
+)
+from service.domain.events import record_event
+from service.domain.idempotency import IdempotencyStore, Outcome, Scope, parse_key
+from service.models import Event, IdempotencyKey, User, WalletLedger
 
 STORE = IdempotencyStore(ttl=timedelta(hours=1))
 TOKENS = auth.TokenService("domain-secret-domain-secret-domain-secret", ttl_minutes=5)
@@ -79,3 +85,19 @@ async def test_authenticate_needs_an_existing_user(orm):
         await auth.authenticate(TOKENS, f"Bearer {token}")
     await _user("ghost")
     assert (await auth.authenticate(TOKENS, f"Bearer {token}")).user_id == "ghost"
+
+
+async def test_request_whose_claim_was_taken_over_is_rolled_back(orm):
+    scope = Scope("slow_user", "/event", "slow-key")
+
+    async def slow_operation(conn):
+        # While we run past the lease, a retry takes the claim over (it re-stamps the row)...
+        await IdempotencyKey.filter(key="slow-key").using_db(conn).update(
+            created_at=datetime.now(UTC) + timedelta(seconds=1)
+        )
+        event = await record_event("slow_user", "late", conn=conn)  # ...then our side effect
+        return Outcome(200, {"ok": True, "eventId": event.id})
+
+    with pytest.raises(IdempotencyConflict):
+        await STORE.run(scope, "fp", slow_operation)
+    assert await Event.filter(user_id="slow_user").count() == 0
