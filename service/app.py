@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import timedelta
 
@@ -99,11 +100,13 @@ def create_app(settings: Settings | object | None = None, name: str = APP_NAME) 
 
     @app.after_server_start
     async def schedule_purges(app: Sanic) -> None:
-        app.add_task(purge_idempotency_keys_forever, name="idempotency_purge")
+        app.ctx.purge_task = asyncio.create_task(purge_idempotency_keys_forever(app))
 
     @app.before_server_stop
     async def stop_purges(app: Sanic) -> None:
-        await app.cancel_task("idempotency_purge", raise_exception=False)
+        app.ctx.purge_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await app.ctx.purge_task
 
     @app.after_server_stop
     async def close_database(app: Sanic) -> None:
