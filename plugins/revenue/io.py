@@ -5,6 +5,7 @@ not the parser, decides what a revenue like ``1.234,56`` or a bad timestamp mean
 """
 from __future__ import annotations
 
+import csv
 import json
 import os
 import tempfile
@@ -50,7 +51,7 @@ class InputSchemaError(ValueError):
 def _read_header(path: Path) -> list[str]:
     with path.open("r", encoding="utf-8-sig", errors="replace", newline="") as fh:
         first = fh.readline()
-    return [name.strip() for name in first.rstrip("\r\n").split(",")] if first else []
+    return [name.strip() for name in next(csv.reader([first]), [])] if first.strip() else []
 
 
 def check_schema(path: Path, columns: tuple[str, ...]) -> None:
