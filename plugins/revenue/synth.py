@@ -30,7 +30,7 @@ DIRTY_AF = {
 DIRTY_CONFIRMED = {key: DIRTY_AF[key] for key in ("unparseable_revenue", "non_positive_revenue", "unparseable_time")}
 
 
-def _campaign_names(count: int) -> list[str]:
+def campaign_names(count: int) -> list[str]:
     themes = ["summer sale", "winter push", "brand search", "retarget lapsed", "tiktok ugc", "meta lookalike",
               "google uac", "influencer wave", "holiday bundle", "pvp launch"]
     return [f"{themes[i % len(themes)]} {i // len(themes) + 1}".upper() for i in range(count)]
@@ -40,7 +40,7 @@ def generate(rows: int, seed: int, days: int = 30, campaigns: int = 12, end: dt.
     """The four input frames (all text) and the ground truth, for about ``rows`` AppsFlyer rows."""
     rng = np.random.default_rng(seed)
     start = int(pd.Timestamp(end - dt.timedelta(days=days - 1), tz="UTC").timestamp())
-    names = np.array(_campaign_names(campaigns) + [""])  # "" = organic purchase (no campaign)
+    names = np.array(campaign_names(campaigns) + [""])  # "" = organic purchase (no campaign)
     n_users = max(60, rows // 3)
     user_campaign = rng.choice(len(names), n_users, p=_campaign_weights(len(names)))
 
@@ -196,7 +196,7 @@ def _truth_json(truth: sc.Truth, af_row: np.ndarray, conf_row: np.ndarray, drops
             "matched": len(pairs), "af_only": len(af_only), "confirmed_only": len(confirmed_only),
             "revenueMismatches": truth.mismatches, "chargebacks": len(truth.chargebacked),
         },
-        "pairs": sorted(pairs),
+        "pairs": [list(pair) for pair in sorted(pairs)],
         "af_only": sorted(af_only),
         "confirmed_only": sorted(confirmed_only),
         "drops": drops,
