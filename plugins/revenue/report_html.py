@@ -36,7 +36,7 @@ img{max-width:100%}.pill{border-radius:10px;padding:1px 8px;font-size:12px;color
 
 def _png(figure) -> str:
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    figure.savefig(buffer, format="png", dpi=80)
     plt.close(figure)
     return f'<img alt="chart" src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode("ascii")}">'
 
@@ -51,35 +51,43 @@ def _ratio(value: Any, digits: int = 2) -> str:
 
 def roas_trend_chart(daily: pd.DataFrame, verdicts: pd.DataFrame, report_date: str) -> str:
     """Small multiples of daily ROAS, anomalies first then the biggest D-1 spenders, D-1 marked."""
-    if verdicts.empty:
-        return "<p>No campaign had cost or revenue on the report date.</p>"
     day = pd.Timestamp(dt.date.fromisoformat(report_date))
-    ranked = verdicts.assign(
-        _anomaly=(verdicts["status"] != roas_stage.ANOMALY).astype(int),
-        _cost=-verdicts["cost_usd"].fillna(0),
+    window = daily[(daily["date"] > day - pd.Timedelta(days=TREND_DAYS)) & (daily["date"] <= day)]
+    with_roas = set(window.loc[window["roas"].notna(), "campaign"])
+    candidates = verdicts[verdicts["campaign"].isin(with_roas)]
+    if candidates.empty:
+        return "<p>No campaign had a ROAS in the last days.</p>"
+    ranked = candidates.assign(
+        _anomaly=(candidates["status"] != roas_stage.ANOMALY).astype(int),
+        _cost=-candidates["cost_usd"].fillna(0),
     ).sort_values(["_anomaly", "_cost", "campaign"])
     campaigns = ranked["campaign"].head(MAX_TREND_PANELS).tolist()
-    window = daily[(daily["date"] > day - pd.Timedelta(days=TREND_DAYS)) & (daily["date"] <= day)]
     columns = 4
     rows = -(-len(campaigns) // columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(12, 2.3 * rows), squeeze=False, sharex=True)
+    figure, axes = plt.subplots(rows, columns, figsize=(12, 2.2 * rows), squeeze=False)
+    figure.subplots_adjust(left=0.04, right=0.99, top=1 - 0.35 / rows, bottom=0.3 / rows, hspace=0.55, wspace=0.18)
+    # Days before D-1 on a plain numeric axis with a few date labels: date locators are slow.
+    ticks = list(range(-(TREND_DAYS // 7) * 7, 1, 7))
+    labels = [(day + pd.Timedelta(days=t)).strftime("%b %d") for t in ticks]
     verdict_by_campaign = verdicts.set_index("campaign")
     for axis, campaign in zip(axes.flat, campaigns):
-        series = window[window["campaign"] == campaign].set_index("date")["roas"]
-        axis.plot(series.index, series.to_numpy(), color="#52606d", linewidth=1.2, marker=".", markersize=3)
+        series = window[window["campaign"] == campaign]
+        offsets = (series["date"] - day).dt.days.to_numpy()
+        axis.plot(offsets, series["roas"].to_numpy(), color="#52606d", linewidth=1.2, marker=".", markersize=3)
         verdict = verdict_by_campaign.loc[campaign]
         if pd.notna(verdict["baseline_roas"]):
             axis.axhline(verdict["baseline_roas"], color="#9aa5b1", linestyle="--", linewidth=0.8)
-        if verdict["status"] == roas_stage.ANOMALY and pd.notna(verdict["roas"]):
+        flagged = verdict["status"] == roas_stage.ANOMALY
+        if flagged and pd.notna(verdict["roas"]):
             colour = "#c62828" if verdict["severity"] == "critical" else "#ef6c00"
-            axis.scatter([day], [verdict["roas"]], color=colour, s=50, zorder=3)
-        axis.set_title(campaign, fontsize=9, color="#c62828" if verdict["status"] == roas_stage.ANOMALY else "#1f2933")
-        axis.tick_params(labelsize=7)
+            axis.scatter([0], [verdict["roas"]], color=colour, s=50, zorder=3)
+        axis.set_title(campaign, fontsize=9, color="#c62828" if flagged else "#1f2933")
+        axis.set_xticks(ticks, labels, fontsize=7)
+        axis.tick_params(axis="y", labelsize=7)
+        axis.set_xlim(-TREND_DAYS + 0.5, 0.5)
         axis.set_ylim(bottom=0)
     for axis in list(axes.flat)[len(campaigns):]:
         axis.set_visible(False)
-    figure.autofmt_xdate()
-    figure.tight_layout()
     return _png(figure)
 
 
@@ -96,7 +104,7 @@ def reconciliation_chart(summary: dict) -> str:
     for axis in (left, right):
         axis.invert_yaxis()
         axis.tick_params(labelsize=8)
-    figure.tight_layout()
+    figure.subplots_adjust(left=0.1, right=0.98, wspace=0.3, bottom=0.12)
     return _png(figure)
 
 

@@ -44,7 +44,7 @@ def generate(rows: int, seed: int, days: int = 30, campaigns: int = 12, end: dt.
     n_users = max(60, rows // 3)
     user_campaign = rng.choice(len(names), n_users, p=_campaign_weights(len(names)))
 
-    n_special = max(3 * len(sc.SPECIAL_KINDS), rows // 80)
+    n_special = max(3 * len(sc.SPECIAL_KINDS), rows // 40)
     n_dirty, n_dups = max(len(DIRTY_AF) * 2, rows // 16), max(4, rows // 50)
     n_bulk = max(20, int((rows - n_dirty - n_dups - 2 * n_special) / 0.92))
     kinds = np.concatenate([
