@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
             args.data_dir, args.reports_dir, report_date=args.date, work_dir=args.work_dir,
             progress=not args.no_progress, tolerance_minutes=args.tolerance_minutes,
         )
-    except InputSchemaError as exc:
+    except (InputSchemaError, ValueError) as exc:  # bad inputs or an unusable --date: say so, no traceback
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(summary_table(result))

@@ -104,6 +104,17 @@ def _amount_reasons(revenue: pd.Series, reasons: np.ndarray) -> None:
     _tag(reasons, values <= 0, NON_POSITIVE_REVENUE)
 
 
+def _typed_purchases(raw: pd.DataFrame) -> pd.DataFrame:
+    """The columns both purchase sources share, typed."""
+    return pd.DataFrame({
+        SOURCE_ROW: raw[SOURCE_ROW].astype("int64"),
+        "appsflyer_id": raw["appsflyer_id"].astype("str").str.strip(),
+        "event_time_utc": parse_utc_times(raw["event_time_utc"]),
+        "revenue_usd": parse_amount(raw["revenue_usd"]),
+        "receipt_id": raw["receipt_id"].astype("str").str.strip(),
+    })
+
+
 def chargeback_receipts(raw_purchases: pd.DataFrame) -> pd.DataFrame:
     """Receipt ids of every AppsFlyer row whose status is ``chargeback``, taken before any filtering."""
     status = normalise_token(raw_purchases["status"])
@@ -114,15 +125,9 @@ def chargeback_receipts(raw_purchases: pd.DataFrame) -> pd.DataFrame:
 
 def normalise_purchases(raw: pd.DataFrame) -> pd.DataFrame:
     """AppsFlyer purchases typed and tagged: success status, purchase event, revenue > 0, valid time."""
-    frame = pd.DataFrame({
-        SOURCE_ROW: raw[SOURCE_ROW].astype("int64"),
-        "appsflyer_id": raw["appsflyer_id"].astype("str").str.strip(),
-        "event_time_utc": parse_utc_times(raw["event_time_utc"]),
-        "event_name": normalise_token(raw["event_name"]),
-        "revenue_usd": parse_amount(raw["revenue_usd"]),
-        "campaign": normalise_campaign(raw["campaign"]),
-        "receipt_id": raw["receipt_id"].astype("str").str.strip(),
-    })
+    frame = _typed_purchases(raw).assign(
+        event_name=normalise_token(raw["event_name"]), campaign=normalise_campaign(raw["campaign"]),
+    )
     status = normalise_token(raw["status"]).to_numpy()
     reasons = np.full(len(frame), "", dtype=object)
     _tag(reasons, status != "success", STATUS_NOT_SUCCESS)
@@ -134,13 +139,7 @@ def normalise_purchases(raw: pd.DataFrame) -> pd.DataFrame:
 
 def normalise_confirmed(raw: pd.DataFrame) -> pd.DataFrame:
     """Gateway purchases typed and tagged: revenue > 0, valid time, exact duplicates after the first."""
-    frame = pd.DataFrame({
-        SOURCE_ROW: raw[SOURCE_ROW].astype("int64"),
-        "appsflyer_id": raw["appsflyer_id"].astype("str").str.strip(),
-        "event_time_utc": parse_utc_times(raw["event_time_utc"]),
-        "revenue_usd": parse_amount(raw["revenue_usd"]),
-        "receipt_id": raw["receipt_id"].astype("str").str.strip(),
-    })
+    frame = _typed_purchases(raw)
     reasons = np.full(len(frame), "", dtype=object)
     _amount_reasons(frame["revenue_usd"], reasons)
     _tag(reasons, frame["event_time_utc"].isna().to_numpy(), UNPARSEABLE_TIME)

@@ -30,16 +30,14 @@ class Rows:
     """Column lists of one source; ``record`` groups exact duplicates under one logical record."""
 
     columns: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    size: int = 0
 
     def add(self, **values: np.ndarray) -> np.ndarray:
         n = len(next(iter(values.values())))
-        start = self.size()
         for key, value in values.items():
             self.columns.setdefault(key, []).append(np.asarray(value))
-        return np.arange(start, start + n)
-
-    def size(self) -> int:
-        return sum(len(chunk) for chunk in self.columns.get("user", []))
+        self.size += n
+        return np.arange(self.size - n, self.size)
 
     def concat(self) -> dict[str, np.ndarray]:
         return {key: np.concatenate(chunks) for key, chunks in self.columns.items()}
