@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 
 from revenue.io import SOURCE_ROW
-from revenue.normalise import DROP_REASON
+from revenue.normalise import DropReasons
 
 DEDUP_KEY = ["appsflyer_id", "event_time_utc", "event_name", "revenue_usd"]
 DUPLICATE_PURCHASE = "duplicate_purchase"
@@ -14,13 +14,23 @@ DUPLICATE_PURCHASE = "duplicate_purchase"
 def dedup_purchases(purchases: pd.DataFrame) -> pd.DataFrame:
     """Tag all but the first (in time, then input order) of rows sharing the composite key.
 
-    Returns the rows ordered by time then input order, duplicates tagged in ``drop_reason``.
+    The time is part of the key, so among equal keys "first in time, then input order" is
+    simply the first in input order: rows stay in input order, duplicates tagged in
+    ``drop_reason``.
     """
-    ordered = purchases.sort_values(["event_time_utc", SOURCE_ROW], kind="stable").reset_index(drop=True)
-    duplicated = ordered.duplicated(subset=DEDUP_KEY, keep="first").to_numpy()
-    reasons = np.where(duplicated, DUPLICATE_PURCHASE, "").astype(object)
-    ordered[DROP_REASON] = pd.Series(reasons, dtype="str").replace("", pd.NA)
-    return ordered
+    ordered = purchases.sort_values(SOURCE_ROW, kind="stable", ignore_index=True)
+    # Compare the cheap numeric part of the key first; only rows sharing it can be duplicates.
+    numeric = pd.DataFrame({
+        "time": ordered["event_time_utc"],
+        "revenue": ordered["revenue_usd"],
+        "event": pd.factorize(ordered["event_name"])[0],
+    })
+    maybe = numeric.duplicated(keep=False).to_numpy()
+    duplicated = np.zeros(len(ordered), dtype=bool)
+    duplicated[maybe] = ordered.loc[maybe, DEDUP_KEY].duplicated(keep="first").to_numpy()
+    reasons = DropReasons(len(ordered))
+    reasons.tag(duplicated, DUPLICATE_PURCHASE)
+    return reasons.attach(ordered)
 
 
 def flag_chargebacks(purchases: pd.DataFrame, chargebacks: pd.DataFrame) -> pd.DataFrame:

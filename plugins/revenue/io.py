@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 # SPEC §5: the columns each input must carry (extra columns are ignored).
@@ -148,9 +149,24 @@ def write_json_atomic(path: str | Path, payload: Any) -> Path:
     return _write_atomic(path, lambda tmp: tmp.write_text(json_text(payload), encoding="utf-8"))
 
 
+def iso_utc_text(times: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """UTC timestamps as ISO 8601 text with offset (``2025-11-12T10:30:00+00:00``), nulls kept.
+
+    Whole-second data is written without a fraction; otherwise microseconds are kept.
+    """
+    times = pc.cast(times, pa.timestamp("us", tz="UTC"))
+    seconds = pc.cast(times, pa.timestamp("s", tz="UTC"), safe=False)
+    if pc.all(pc.equal(pc.cast(seconds, times.type), times)).as_py() is not False:
+        times = seconds
+    return pc.strftime(times, format="%Y-%m-%dT%H:%M:%S+00:00")
+
+
 def write_csv(path: str | Path, frame: pd.DataFrame) -> None:
-    """CSV through pyarrow's writer (far faster than DataFrame.to_csv on millions of rows)."""
+    """CSV through pyarrow's writer (far faster than DataFrame.to_csv on millions of rows); times as ISO text."""
     table = pa.Table.from_pandas(frame, preserve_index=False)
+    for index, column in enumerate(table.schema):
+        if pa.types.is_timestamp(column.type):
+            table = table.set_column(index, column.name, iso_utc_text(table.column(index)))
     pa_csv.write_csv(table, str(path), write_options=pa_csv.WriteOptions(quoting_style="needed"))
 
 

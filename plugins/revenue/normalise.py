@@ -10,6 +10,8 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from revenue.io import SOURCE_ROW
 
@@ -76,11 +78,24 @@ def normalise_token(text: pd.Series) -> pd.Series:
     return per_unique(text, lambda unique: unique.str.strip().str.lower())
 
 
+# Notations parsed by pyarrow's fast strptime; anything else (offsets, fractions) goes to pandas.
+_FAST_TIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%SZ")
+
+
 def parse_utc_times(text: pd.Series) -> pd.Series:
     """ISO-like text to UTC timestamps; no offset means UTC, an offset is converted; NaT if unparseable."""
-    stripped = text.astype("str").fillna("").str.strip()
-    parsed = pd.to_datetime(stripped, utc=True, errors="coerce", format="ISO8601")
-    return parsed.dt.as_unit(TIME_UNIT)
+    stripped = pa.array(text.astype("str").fillna("").str.strip(), type=pa.large_string())
+    parsed = None
+    for time_format in _FAST_TIME_FORMATS:
+        attempt = pc.strptime(stripped, format=time_format, unit=TIME_UNIT, error_is_null=True)
+        parsed = attempt if parsed is None else pc.coalesce(parsed, attempt)
+    values = pd.Series(parsed.to_numpy(zero_copy_only=False), index=text.index).dt.tz_localize("UTC")
+    values = values.astype(f"datetime64[{TIME_UNIT}, UTC]")
+    rest = values.isna().to_numpy() & pc.not_equal(stripped, "").to_numpy(zero_copy_only=False)
+    if rest.any():
+        slow = pd.to_datetime(stripped.filter(pa.array(rest)).to_pandas(), utc=True, errors="coerce", format="ISO8601")
+        values[rest] = slow.dt.as_unit(TIME_UNIT).array
+    return values
 
 
 def parse_dates(text: pd.Series) -> pd.Series:
@@ -88,20 +103,31 @@ def parse_dates(text: pd.Series) -> pd.Series:
     return parse_utc_times(text).dt.floor("D")
 
 
-def _tag(reasons: np.ndarray, failing: np.ndarray, reason: str) -> None:
-    """Tag rows failing a rule unless an earlier rule already tagged them."""
-    reasons[failing & (reasons == "")] = reason
+class DropReasons:
+    """Each row's drop reason as a small code: the first rule a row fails wins."""
+
+    def __init__(self, rows: int) -> None:
+        self.codes = np.zeros(rows, dtype=np.int16)
+        self.names: list[str] = []
+
+    def tag(self, failing: np.ndarray, reason: str) -> None:
+        self.names.append(reason)
+        self.codes[failing & (self.codes == 0)] = len(self.names)
+
+    @property
+    def kept(self) -> np.ndarray:
+        return self.codes == 0
+
+    def attach(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``frame`` with the ``drop_reason`` column (null for kept rows)."""
+        frame[DROP_REASON] = pd.Categorical.from_codes(self.codes - 1, categories=self.names)
+        return frame
 
 
-def _finish(frame: pd.DataFrame, reasons: np.ndarray) -> pd.DataFrame:
-    frame[DROP_REASON] = pd.Series(reasons, index=frame.index, dtype="str").replace("", pd.NA)
-    return frame
-
-
-def _amount_reasons(revenue: pd.Series, reasons: np.ndarray) -> None:
+def _amount_reasons(revenue: pd.Series, reasons: DropReasons) -> None:
     values = revenue.to_numpy(dtype="float64", na_value=np.nan)
-    _tag(reasons, np.isnan(values), UNPARSEABLE_REVENUE)
-    _tag(reasons, values <= 0, NON_POSITIVE_REVENUE)
+    reasons.tag(np.isnan(values), UNPARSEABLE_REVENUE)
+    reasons.tag(values <= 0, NON_POSITIVE_REVENUE)
 
 
 def _typed_purchases(raw: pd.DataFrame) -> pd.DataFrame:
@@ -128,28 +154,28 @@ def normalise_purchases(raw: pd.DataFrame) -> pd.DataFrame:
     frame = _typed_purchases(raw).assign(
         event_name=normalise_token(raw["event_name"]), campaign=normalise_campaign(raw["campaign"]),
     )
-    status = normalise_token(raw["status"]).to_numpy()
-    reasons = np.full(len(frame), "", dtype=object)
-    _tag(reasons, status != "success", STATUS_NOT_SUCCESS)
-    _tag(reasons, ~frame["event_name"].isin(PURCHASE_EVENTS).to_numpy(), NOT_PURCHASE_EVENT)
+    success = per_unique(raw["status"], lambda unique: unique.str.strip().str.lower() == "success")
+    reasons = DropReasons(len(frame))
+    reasons.tag(~success.to_numpy(dtype=bool), STATUS_NOT_SUCCESS)
+    reasons.tag(~frame["event_name"].isin(PURCHASE_EVENTS).to_numpy(), NOT_PURCHASE_EVENT)
     _amount_reasons(frame["revenue_usd"], reasons)
-    _tag(reasons, frame["event_time_utc"].isna().to_numpy(), UNPARSEABLE_TIME)
-    return _finish(frame, reasons)
+    reasons.tag(frame["event_time_utc"].isna().to_numpy(), UNPARSEABLE_TIME)
+    return reasons.attach(frame)
 
 
 def normalise_confirmed(raw: pd.DataFrame) -> pd.DataFrame:
     """Gateway purchases typed and tagged: revenue > 0, valid time, exact duplicates after the first."""
     frame = _typed_purchases(raw)
-    reasons = np.full(len(frame), "", dtype=object)
+    reasons = DropReasons(len(frame))
     _amount_reasons(frame["revenue_usd"], reasons)
-    _tag(reasons, frame["event_time_utc"].isna().to_numpy(), UNPARSEABLE_TIME)
+    reasons.tag(frame["event_time_utc"].isna().to_numpy(), UNPARSEABLE_TIME)
     # Duplicates are judged among otherwise valid rows, the first in input order kept.
-    valid = reasons == ""
+    valid = reasons.kept
     duplicated = np.zeros(len(frame), dtype=bool)
     key = ["appsflyer_id", "event_time_utc", "revenue_usd", "receipt_id"]
     duplicated[valid] = frame.loc[valid, key].duplicated(keep="first").to_numpy()
-    _tag(reasons, duplicated, DUPLICATE_ROW)
-    return _finish(frame, reasons)
+    reasons.tag(duplicated, DUPLICATE_ROW)
+    return reasons.attach(frame)
 
 
 def normalise_costs(raw: pd.DataFrame) -> pd.DataFrame:
@@ -161,11 +187,11 @@ def normalise_costs(raw: pd.DataFrame) -> pd.DataFrame:
         "ad_cost_usd": parse_amount(raw["ad_cost_usd"]),
     })
     cost = frame["ad_cost_usd"].to_numpy(dtype="float64", na_value=np.nan)
-    reasons = np.full(len(frame), "", dtype=object)
-    _tag(reasons, frame["date"].isna().to_numpy(), UNPARSEABLE_DATE)
-    _tag(reasons, np.isnan(cost), UNPARSEABLE_COST)
-    _tag(reasons, cost < 0, NEGATIVE_COST)
-    return _finish(frame, reasons)
+    reasons = DropReasons(len(frame))
+    reasons.tag(frame["date"].isna().to_numpy(), UNPARSEABLE_DATE)
+    reasons.tag(np.isnan(cost), UNPARSEABLE_COST)
+    reasons.tag(cost < 0, NEGATIVE_COST)
+    return reasons.attach(frame)
 
 
 def normalise_sessions(raw: pd.DataFrame) -> pd.DataFrame:
@@ -177,16 +203,17 @@ def normalise_sessions(raw: pd.DataFrame) -> pd.DataFrame:
         "user_id": raw["user_id"].astype("str").str.strip(),
         "date": day,
     })
-    reasons = np.full(len(frame), "", dtype=object)
-    _tag(reasons, (frame["user_id"] == "").to_numpy(), MISSING_USER_ID)
-    _tag(reasons, frame["date"].isna().to_numpy(), UNPARSEABLE_TIME)
-    return _finish(frame, reasons)
+    reasons = DropReasons(len(frame))
+    reasons.tag((frame["user_id"] == "").to_numpy(), MISSING_USER_ID)
+    reasons.tag(frame["date"].isna().to_numpy(), UNPARSEABLE_TIME)
+    return reasons.attach(frame)
 
 
 def split_dropped(frame: pd.DataFrame, source: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Kept rows (without the tag column) and the drop counts ``source, reason, rows``."""
     dropped = frame[DROP_REASON].notna().to_numpy()
     counts = frame.loc[dropped, DROP_REASON].value_counts(sort=False)
+    counts = counts[counts > 0]
     drops = pd.DataFrame({
         "source": pd.Series([source] * len(counts), dtype="str"),
         "reason": pd.Series(counts.index.to_numpy(), dtype="str"),

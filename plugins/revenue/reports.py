@@ -8,10 +8,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from revenue import reconcile as reconcile_stage
 from revenue import roas as roas_stage
-from revenue.io import SOURCE_ROW, AtomicBatch, json_text, read_parquet, write_csv
+from revenue.io import SOURCE_ROW, AtomicBatch, iso_utc_text, json_text, read_parquet, write_csv
 
 MAX_EXAMPLES = 1000
 REPORT_FILES = (
@@ -26,11 +27,7 @@ CURATED_COLUMNS = [
 
 def iso_utc(times: pd.Series) -> pd.Series:
     """UTC timestamps as ISO 8601 text with offset (``2025-11-12T10:30:00+00:00``); NaT -> null."""
-    values = times.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[us]")
-    whole_seconds = not np.any(values.view("int64")[~np.isnat(values)] % 1_000_000)
-    unit = "s" if whole_seconds else "us"
-    text = pd.Series(np.datetime_as_string(values.astype(f"datetime64[{unit}]"), unit=unit), dtype="str")
-    return (text + "+00:00").where(~np.isnat(values)).set_axis(times.index)
+    return pd.Series(iso_utc_text(pa.array(times)).to_pandas(), index=times.index, dtype="str")
 
 
 def with_iso_times(frame: pd.DataFrame) -> pd.DataFrame:
@@ -167,8 +164,8 @@ def write_reports(work_dir: str | Path, reports_dir: str | Path) -> dict:
     html = render_report(payloads, daily, verdicts)
     out.mkdir(parents=True, exist_ok=True)
     with AtomicBatch() as batch:
-        batch.add(out / "purchases_curated.csv", lambda tmp: write_csv(tmp, with_iso_times(curated[CURATED_COLUMNS])))
-        batch.add(out / "reconciliation_detail.csv", lambda tmp: write_csv(tmp, with_iso_times(detail)))
+        batch.add(out / "purchases_curated.csv", lambda tmp: write_csv(tmp, curated[CURATED_COLUMNS]))
+        batch.add(out / "reconciliation_detail.csv", lambda tmp: write_csv(tmp, detail))
         for name, payload in payloads.items():
             text = json_text(payload)
             batch.add(out / name, lambda tmp, text=text: tmp.write_text(text, encoding="utf-8"))
