@@ -84,18 +84,25 @@ _FAST_TIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:
 
 def parse_utc_times(text: pd.Series) -> pd.Series:
     """ISO-like text to UTC timestamps; no offset means UTC, an offset is converted; NaT if unparseable."""
-    stripped = pa.array(text.astype("str").fillna("").str.strip(), type=pa.large_string())
-    parsed = None
+    stripped = pc.utf8_trim_whitespace(pa.array(text.astype("str").fillna(""), type=pa.large_string()))
+    values = np.full(len(stripped), np.datetime64("NaT"), dtype=f"datetime64[{TIME_UNIT}]")
+    pending = pc.not_equal(stripped, "").to_numpy(zero_copy_only=False)
+    # Each notation is tried only on the rows no earlier notation could read.
     for time_format in _FAST_TIME_FORMATS:
-        attempt = pc.strptime(stripped, format=time_format, unit=TIME_UNIT, error_is_null=True)
-        parsed = attempt if parsed is None else pc.coalesce(parsed, attempt)
-    values = pd.Series(parsed.to_numpy(zero_copy_only=False), index=text.index).dt.tz_localize("UTC")
-    values = values.astype(f"datetime64[{TIME_UNIT}, UTC]")
-    rest = values.isna().to_numpy() & pc.not_equal(stripped, "").to_numpy(zero_copy_only=False)
-    if rest.any():
-        slow = pd.to_datetime(stripped.filter(pa.array(rest)).to_pandas(), utc=True, errors="coerce", format="ISO8601")
-        values[rest] = slow.dt.as_unit(TIME_UNIT).array
-    return values
+        rows = np.flatnonzero(pending)
+        if len(rows) == 0:
+            break
+        subset = stripped if len(rows) == len(stripped) else stripped.take(pa.array(rows))
+        attempt = pc.strptime(subset, format=time_format, unit=TIME_UNIT, error_is_null=True)
+        parsed = attempt.to_numpy(zero_copy_only=False).astype(f"datetime64[{TIME_UNIT}]")
+        read = ~np.isnat(parsed)
+        values[rows[read]] = parsed[read]
+        pending[rows[read]] = False
+    rows = np.flatnonzero(pending)
+    if len(rows):
+        slow = pd.to_datetime(stripped.take(pa.array(rows)).to_pandas(), utc=True, errors="coerce", format="ISO8601")
+        values[rows] = slow.dt.tz_localize(None).dt.as_unit(TIME_UNIT).to_numpy()
+    return pd.Series(values, index=text.index).dt.tz_localize("UTC")
 
 
 def parse_dates(text: pd.Series) -> pd.Series:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from revenue.io import SOURCE_ROW
 
@@ -118,8 +120,26 @@ def match_pairs(af: pd.DataFrame, confirmed: pd.DataFrame, tolerance_minutes: fl
     return np.concatenate([a[alone], contested_a[taken]]), np.concatenate([c[alone], contested_c[taken]])
 
 
+DETAIL_COLUMNS = [
+    "category", "appsflyer_id", "af_source_row", "confirmed_source_row", "af_event_time_utc",
+    "confirmed_event_time_utc", "time_diff_seconds", "af_revenue_usd", "confirmed_revenue_usd",
+    "revenue_diff_usd", "revenue_mismatch", "af_receipt_id", "confirmed_receipt_id", "campaign", "chargeback",
+]
+
+
+def _take(frame: pd.DataFrame, columns: list[str], positions: np.ndarray) -> pa.Table:
+    """Rows at ``positions`` (-1 = an all-null row), kept in Arrow so strings are never boxed."""
+    table = pa.Table.from_pandas(frame[columns], preserve_index=False)
+    return table.take(pa.array(positions, mask=positions < 0))
+
+
 def reconcile(af: pd.DataFrame, confirmed: pd.DataFrame, tolerance_minutes: float = 10) -> pd.DataFrame:
-    """Every AppsFlyer and confirmed record once, with its category and (when matched) its pair."""
+    """Every AppsFlyer record, then every unmatched confirmed record, with its category and pair.
+
+    ``af`` needs appsflyer_id, event_time_utc, original_revenue_usd, source_row, receipt_id,
+    campaign, chargeback; ``confirmed`` needs appsflyer_id, event_time_utc, revenue_usd,
+    source_row, receipt_id.
+    """
     af = af.reset_index(drop=True)
     confirmed = confirmed.reset_index(drop=True)
     af_pos, conf_pos = match_pairs(af, confirmed, tolerance_minutes)
@@ -127,62 +147,38 @@ def reconcile(af: pd.DataFrame, confirmed: pd.DataFrame, tolerance_minutes: floa
     partner[af_pos] = conf_pos
     conf_matched = np.zeros(len(confirmed), dtype=bool)
     conf_matched[conf_pos] = True
-    lonely_conf = np.flatnonzero(~conf_matched)
+    lonely = np.flatnonzero(~conf_matched)
 
-    is_matched = partner >= 0
-    af_side = pd.DataFrame({
-        "category": np.where(is_matched, MATCHED, AF_ONLY),
-        "appsflyer_id": af["appsflyer_id"].to_numpy(),
-        "af_source_row": af[SOURCE_ROW].astype("Int64").to_numpy(),
-        "af_event_time_utc": af["event_time_utc"],
-        "af_revenue_usd": af["original_revenue_usd"].to_numpy(dtype="float64"),
-        "af_receipt_id": af["receipt_id"].to_numpy(),
-        "campaign": af["campaign"].to_numpy(),
-        "chargeback": af["chargeback"].to_numpy(dtype=bool),
+    af_rows = np.concatenate([np.arange(len(af)), np.full(len(lonely), -1)])
+    conf_rows = np.concatenate([partner, lonely])
+    mine = _take(af, ["appsflyer_id", SOURCE_ROW, "event_time_utc", "original_revenue_usd", "receipt_id",
+                      "campaign", "chargeback"], af_rows)
+    theirs = _take(confirmed, ["appsflyer_id", SOURCE_ROW, "event_time_utc", "revenue_usd", "receipt_id"], conf_rows)
+    codes = np.concatenate([np.where(partner >= 0, 0, 1), np.full(len(lonely), 2)]).astype(np.int8)
+    both = codes == 0
+    af_micro = micro_dollars(pd.Series(mine.column("original_revenue_usd").to_numpy()).fillna(0))
+    conf_micro = micro_dollars(pd.Series(theirs.column("revenue_usd").to_numpy()).fillna(0))
+    af_time = mine.column("event_time_utc").cast(pa.int64()).fill_null(0).to_numpy()
+    conf_time = theirs.column("event_time_utc").cast(pa.int64()).fill_null(0).to_numpy()
+    table = pa.table({
+        "appsflyer_id": pc.coalesce(mine.column("appsflyer_id"), theirs.column("appsflyer_id")),
+        "af_source_row": mine.column(SOURCE_ROW),
+        "confirmed_source_row": theirs.column(SOURCE_ROW),
+        "af_event_time_utc": mine.column("event_time_utc"),
+        "confirmed_event_time_utc": theirs.column("event_time_utc"),
+        "time_diff_seconds": pa.array((af_time - conf_time) / 1e6, mask=~both),
+        "af_revenue_usd": mine.column("original_revenue_usd"),
+        "confirmed_revenue_usd": theirs.column("revenue_usd"),
+        "revenue_diff_usd": pa.array(np.round((af_micro - conf_micro) / 1e6, 6), mask=~both),
+        "revenue_mismatch": pa.array(both & (np.abs(af_micro - conf_micro) > MISMATCH_MICROS)),
+        "af_receipt_id": mine.column("receipt_id"),
+        "confirmed_receipt_id": theirs.column("receipt_id"),
+        "campaign": mine.column("campaign"),
+        "chargeback": pc.fill_null(mine.column("chargeback"), False),
     })
-    paired = confirmed.iloc[np.where(is_matched, partner, 0)].reset_index(drop=True) if len(confirmed) else None
-    af_side = _attach_confirmed(af_side, paired, is_matched)
-    conf_side = _attach_confirmed(
-        pd.DataFrame({"category": np.full(len(lonely_conf), CONFIRMED_ONLY)}),
-        confirmed.iloc[lonely_conf].reset_index(drop=True),
-        np.ones(len(lonely_conf), dtype=bool),
-    )
-    conf_side["appsflyer_id"] = confirmed["appsflyer_id"].to_numpy()[lonely_conf]
-    conf_side["chargeback"] = False
-    detail = pd.concat([af_side, conf_side], ignore_index=True)
-    detail = detail.astype({"af_source_row": "Int64", "confirmed_source_row": "Int64"})
-    af_micro = micro_dollars(detail["af_revenue_usd"].fillna(0))
-    conf_micro = micro_dollars(detail["confirmed_revenue_usd"].fillna(0))
-    both = (detail["category"] == MATCHED).to_numpy()
-    diff = pd.Series((af_micro - conf_micro) / 1e6).where(both)
-    detail["revenue_diff_usd"] = diff.round(6)
-    detail["revenue_mismatch"] = both & (np.abs(af_micro - conf_micro) > MISMATCH_MICROS)
-    detail["time_diff_seconds"] = (
-        (detail["af_event_time_utc"] - detail["confirmed_event_time_utc"]).dt.total_seconds().where(both)
-    )
-    columns = [
-        "category", "appsflyer_id", "af_source_row", "confirmed_source_row", "af_event_time_utc",
-        "confirmed_event_time_utc", "time_diff_seconds", "af_revenue_usd", "confirmed_revenue_usd",
-        "revenue_diff_usd", "revenue_mismatch", "af_receipt_id", "confirmed_receipt_id", "campaign", "chargeback",
-    ]
-    return detail[columns]
-
-
-def _attach_confirmed(frame: pd.DataFrame, confirmed: pd.DataFrame | None, present: np.ndarray) -> pd.DataFrame:
-    """Confirmed-side columns, null where ``present`` is false."""
-    mask = pd.Series(present)
-    if confirmed is None:
-        confirmed = pd.DataFrame({
-            SOURCE_ROW: pd.Series([0] * len(frame), dtype="int64"),
-            "event_time_utc": pd.Series([pd.NaT] * len(frame), dtype="datetime64[us, UTC]"),
-            "revenue_usd": np.zeros(len(frame)),
-            "receipt_id": pd.Series([""] * len(frame), dtype="str"),
-        })
-    frame["confirmed_source_row"] = confirmed[SOURCE_ROW].astype("Int64").where(mask)
-    frame["confirmed_event_time_utc"] = confirmed["event_time_utc"].where(mask)
-    frame["confirmed_revenue_usd"] = confirmed["revenue_usd"].astype("float64").where(mask)
-    frame["confirmed_receipt_id"] = confirmed["receipt_id"].astype("str").where(mask)
-    return frame
+    detail = table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
+    detail.insert(0, "category", pd.Categorical.from_codes(codes, categories=list(CATEGORIES)))
+    return detail[DETAIL_COLUMNS]
 
 
 def summarise(detail: pd.DataFrame) -> dict:
