@@ -107,7 +107,7 @@ def parse_utc_times(text: pd.Series) -> pd.Series:
 
 def parse_dates(text: pd.Series) -> pd.Series:
     """``YYYY-MM-DD`` (or any ISO time, whose UTC day is taken) to a UTC midnight timestamp."""
-    return parse_utc_times(text).dt.floor("D")
+    return per_unique(text, lambda unique: parse_utc_times(unique).dt.floor("D"))
 
 
 class DropReasons:

@@ -173,8 +173,6 @@ def _drop_dict(drops: pd.DataFrame) -> dict[str, dict[str, int]]:
     return result
 
 
-STAGE_NAMES = ("extract", "normalise", "dedup", "reconcile", "roas_anomaly", "arpdau", "publish")
-
 
 def run_all(
     data_dir: str | Path,
