@@ -173,7 +173,6 @@ def _drop_dict(drops: pd.DataFrame) -> dict[str, dict[str, int]]:
     return result
 
 
-
 def run_all(
     data_dir: str | Path,
     reports_dir: str | Path,
