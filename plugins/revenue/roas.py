@@ -102,10 +102,10 @@ def classify(
     roas: float, baseline: float, baseline_days: int, revenue: float, cost: float,
 ) -> tuple[str, str | None]:
     """(status, severity) of one campaign's D-1 ROAS against its baseline."""
+    if roas is None or math.isnan(roas):  # no D-1 cost: nothing to compare, whatever the history
+        return NO_ROAS, None
     if baseline_days < MIN_BASELINE_DAYS:
         return INSUFFICIENT_HISTORY, None
-    if roas is None or math.isnan(roas):
-        return NO_ROAS, None
     if not roas < ANOMALY_RATIO * baseline:
         return OK, None
     if roas < CRITICAL_RATIO * baseline or (revenue == 0 and cost > 0):

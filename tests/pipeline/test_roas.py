@@ -130,3 +130,9 @@ def test_insight_names_the_cost_when_cost_moved():
     row = verdict(history([2.0] * 7, d1_revenue=200.0, d1_cost=1000.0))
     assert row["severity"] == "critical"
     assert "mostly on cost" in row["insight"]
+
+
+def test_campaign_without_d1_cost_has_no_roas_verdict():
+    daily = daily_roas(purchases([("2025-11-10", "FREE", 10.0)]), costs([("2025-11-09", "OTHER", 1.0)]))
+    row = roas_anomalies(daily, D1).set_index("campaign").loc["FREE"]
+    assert (row["status"], row["severity"]) == ("no_roas", None)
