@@ -175,3 +175,16 @@ def test_dense_contested_data_matches_the_literal_greedy_rule(seed):
 
     af, conf = curated(rows(60)), confirmed(rows(50))
     assert pairs(af, conf) == greedy_by_definition(af, conf, 600)
+
+
+def test_long_chain_of_contested_pairs_still_matches_the_literal_rule():
+    # Alternating AF/confirmed rows whose gaps shrink along the chain: each vectorised round
+    # settles only the chain's end, so this also exercises the plain-loop finish.
+    base = pd.Timestamp("2025-11-10 00:00:00")
+    times, position = [], 0
+    for step in range(241):
+        times.append(str(base + pd.Timedelta(seconds=position)))
+        position += 300 - step
+    af = curated(af_at(*times[0::2]))
+    conf = confirmed(conf_at(*times[1::2]))
+    assert pairs(af, conf) == greedy_by_definition(af, conf, 600)
