@@ -26,6 +26,15 @@ import numpy as np
 import pandas as pd
 
 
+def peak_rss_mib() -> float:
+    """This process's peak RSS. VmHWM, not ru_maxrss: on Linux ru_maxrss survives execve, so a
+    child started from a big parent would report the parent's footprint."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def child(data_dir: str, reports_dir: str) -> None:
     """Runs in a fresh process so that peak RSS is the pipeline's alone."""
     from revenue.stages import run_all
@@ -33,7 +42,7 @@ def child(data_dir: str, reports_dir: str) -> None:
     started = time.perf_counter()
     result = run_all(data_dir, reports_dir, progress=False)
     wall = time.perf_counter() - started
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mib = peak_rss_mib()
     print(json.dumps({"seconds": result["seconds"], "wall": round(wall, 3), "peak_rss_mib": round(peak_mib, 1),
                       "rows": result["stages"]["extract"]["rows"], "summary": result["stages"]["publish"]["summary"]}))
 
