@@ -178,5 +178,5 @@ def write_parquet(path: str | Path, frame: pd.DataFrame) -> Path:
     return _write_atomic(path, lambda tmp: frame.to_parquet(tmp, index=False, compression="lz4"))
 
 
-def read_parquet(path: str | Path) -> pd.DataFrame:
-    return pd.read_parquet(path)
+def read_parquet(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
+    return pd.read_parquet(path, columns=columns)

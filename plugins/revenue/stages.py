@@ -41,11 +41,17 @@ def _save(work_dir: str | Path, name: str, frame: pd.DataFrame) -> None:
     write_parquet(_path(work_dir, f"{name}.parquet"), frame)
 
 
-def _load(work_dir: str | Path, name: str) -> pd.DataFrame:
+def _load(work_dir: str | Path, name: str, columns: list[str] | None = None) -> pd.DataFrame:
     path = _path(work_dir, f"{name}.parquet")
     if not path.is_file():
         raise FileNotFoundError(f"{path} missing: run the stage that produces {name!r} first")
-    return read_parquet(path)
+    return read_parquet(path, columns)
+
+
+# What the later stages read of the curated purchases (skipping unused text columns is most of their I/O).
+_FOR_RECONCILE = ["appsflyer_id", "event_time_utc", "original_revenue_usd", SOURCE_ROW, "receipt_id", "campaign",
+                  "chargeback"]
+_FOR_METRICS = ["appsflyer_id", "event_time_utc", "revenue_usd", "campaign", SOURCE_ROW]
 
 
 def _save_meta(work_dir: str | Path, name: str, meta: dict) -> dict:
@@ -107,7 +113,8 @@ def dedup(work_dir: str | Path) -> dict:
 def reconcile(work_dir: str | Path, tolerance_minutes: float = 10) -> dict:
     """One-to-one reconciliation -> reconciliation_detail.parquet; returns the category summary."""
     detail = reconcile_stage.reconcile(
-        _load(work_dir, "curated_purchases"), _load(work_dir, "normalised_confirmed"), tolerance_minutes,
+        _load(work_dir, "curated_purchases", _FOR_RECONCILE), _load(work_dir, "normalised_confirmed"),
+        tolerance_minutes,
     )
     _save(work_dir, "reconciliation_detail", detail)
     summary = reconcile_stage.summarise(detail)
@@ -128,7 +135,7 @@ def resolve_report_date(report_date: str | dt.date | None, costs: pd.DataFrame, 
 
 def roas_anomaly(work_dir: str | Path, report_date: str | None) -> dict:
     """Daily ROAS per campaign, the D-1 rows and their anomaly verdicts."""
-    curated, costs = _load(work_dir, "curated_purchases"), _load(work_dir, "normalised_costs")
+    curated, costs = _load(work_dir, "curated_purchases", _FOR_METRICS), _load(work_dir, "normalised_costs")
     day = resolve_report_date(report_date, costs, curated)
     daily = roas_stage.daily_roas(curated, costs)
     verdicts = roas_stage.roas_anomalies(daily, day)
@@ -145,7 +152,7 @@ def roas_anomaly(work_dir: str | Path, report_date: str | None) -> dict:
 
 def arpdau(work_dir: str | Path, report_date: str | None) -> dict:
     """ARPDAU per campaign on D-1 with ORGANIC and ALL rows."""
-    curated, costs = _load(work_dir, "curated_purchases"), _load(work_dir, "normalised_costs")
+    curated, costs = _load(work_dir, "curated_purchases", _FOR_METRICS), _load(work_dir, "normalised_costs")
     day = resolve_report_date(report_date, costs, curated)
     table = arpdau_stage.arpdau_d1(curated, _load(work_dir, "normalised_sessions"), day)
     _save(work_dir, "arpdau_d1", table)
