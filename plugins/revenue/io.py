@@ -122,9 +122,10 @@ class AtomicBatch:
         self._pending: list[tuple[Path, Path]] = []
 
     def add(self, path: str | Path, write: Callable[[Path], None]) -> Path:
+        """Write one file's temp now (safe to call from several threads)."""
         path = Path(path)
         tmp = _temp_beside(path)
-        self._pending.append((tmp, path))
+        self._pending.append((tmp, path))  # list.append is atomic
         write(tmp)
         os.chmod(tmp, 0o644)
         return path

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -155,21 +156,27 @@ def write_reports(work_dir: str | Path, reports_dir: str | Path) -> dict:
     reconcile_meta, roas_meta = load_meta(work, "reconcile"), load_meta(work, "roas")
     quality = data_quality(work, load_meta(work, "extract"), curated)
 
-    payloads = {
-        "reconciliation.json": reconciliation_payload(detail, reconcile_meta, quality),
-        "roas_d1.json": roas_d1_payload(verdicts, roas_meta["date"]),
-        "roas_anomaly.json": roas_anomaly_payload(verdicts, roas_meta["date"]),
-        "arpdau_d1.json": arpdau_payload(arpdau_table, load_meta(work, "arpdau")["date"]),
-    }
-    html = render_report(payloads, daily, verdicts)
     out.mkdir(parents=True, exist_ok=True)
-    with AtomicBatch() as batch:
-        batch.add(out / "purchases_curated.csv", lambda tmp: write_csv(tmp, curated[CURATED_COLUMNS]))
-        batch.add(out / "reconciliation_detail.csv", lambda tmp: write_csv(tmp, detail))
+    # The big CSVs are written by pyarrow (which releases the GIL) while this thread builds the
+    # JSON and the charts. The pool closes before the batch, so no writer outlives a rollback.
+    with AtomicBatch() as batch, ThreadPoolExecutor(max_workers=2) as pool:
+        csv_jobs = [
+            pool.submit(batch.add, out / "purchases_curated.csv", lambda tmp: write_csv(tmp, curated[CURATED_COLUMNS])),
+            pool.submit(batch.add, out / "reconciliation_detail.csv", lambda tmp: write_csv(tmp, detail)),
+        ]
+        payloads = {
+            "reconciliation.json": reconciliation_payload(detail, reconcile_meta, quality),
+            "roas_d1.json": roas_d1_payload(verdicts, roas_meta["date"]),
+            "roas_anomaly.json": roas_anomaly_payload(verdicts, roas_meta["date"]),
+            "arpdau_d1.json": arpdau_payload(arpdau_table, load_meta(work, "arpdau")["date"]),
+        }
+        html = render_report(payloads, daily, verdicts)
         for name, payload in payloads.items():
             text = json_text(payload)
             batch.add(out / name, lambda tmp, text=text: tmp.write_text(text, encoding="utf-8"))
         batch.add(out / "report.html", lambda tmp: tmp.write_text(html, encoding="utf-8"))
+        for job in csv_jobs:
+            job.result()
     summary = {
         "date": roas_meta["date"],
         **{c: reconcile_meta["summary"][c]["count"] for c in reconcile_stage.CATEGORIES},

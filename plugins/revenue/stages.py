@@ -11,6 +11,7 @@ import json
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -74,23 +75,28 @@ def extract(data_dir: str | Path, work_dir: str | Path, postback_purchases: pd.D
         extra[SOURCE_ROW] = pd.RangeIndex(len(extra), dtype="int64") + len(inputs["purchases"])
         inputs["purchases"] = pd.concat([inputs["purchases"], extra], ignore_index=True)
         postbacks = len(extra)
-    for source, frame in inputs.items():
-        _save(work_dir, f"raw_{source}", frame)
+    with ThreadPoolExecutor(max_workers=2) as pool:  # Parquet writes release the GIL
+        for job in [pool.submit(_save, work_dir, f"raw_{source}", frame) for source, frame in inputs.items()]:
+            job.result()
     rows = {source: len(frame) for source, frame in inputs.items()}
     return _save_meta(work_dir, "extract", {"rows": {**rows, "postbacks": postbacks}})
 
 
 def normalise(work_dir: str | Path) -> dict:
     """Type every input, drop (and count by reason) what SPEC §5.1 rejects; collect chargebacked receipts."""
-    drops, rows_out = [], {}
-    for source in SOURCES:
-        raw = _load(work_dir, f"raw_{source}")
-        if source == "purchases":
-            _save(work_dir, "chargeback_receipts", normalise_stage.chargeback_receipts(raw))
-        kept, dropped = normalise_stage.split_dropped(_NORMALISERS[source](raw), source)
-        _save(work_dir, f"normalised_{source}", kept)
-        drops.append(dropped)
-        rows_out[source] = len(kept)
+    drops, rows_out, writes = [], {}, []
+    # Each source's Parquet write overlaps the next source's normalisation.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        for source in SOURCES:
+            raw = _load(work_dir, f"raw_{source}")
+            if source == "purchases":
+                _save(work_dir, "chargeback_receipts", normalise_stage.chargeback_receipts(raw))
+            kept, dropped = normalise_stage.split_dropped(_NORMALISERS[source](raw), source)
+            writes.append(pool.submit(_save, work_dir, f"normalised_{source}", kept))
+            drops.append(dropped)
+            rows_out[source] = len(kept)
+        for job in writes:
+            job.result()
     all_drops = pd.concat(drops, ignore_index=True)
     _save(work_dir, "drops_normalise", all_drops)
     return _save_meta(work_dir, "normalise", {"rows": rows_out, "dropped": _drop_dict(all_drops)})
