@@ -1,6 +1,6 @@
 """SPEC §5.1: text to typed values, and the row filters, each dropped row tagged with its reason.
 
-Every function here is DataFrame -> DataFrame. A row that fails a rule is not removed but
+The normalise_* functions are DataFrame -> DataFrame. A row that fails a rule is not removed but
 tagged in ``drop_reason`` (the first failing rule wins), so one place (``split_dropped``)
 both removes it and counts it for ``dataQuality``.
 """
@@ -19,7 +19,7 @@ DROP_REASON = "drop_reason"
 PURCHASE_EVENTS = ("af_purchase", "purchase")
 TIME_UNIT = "us"
 
-# Drop reasons, in the order the rules are applied (also the order reports list them).
+# Drop reasons as counted in dataQuality.
 STATUS_NOT_SUCCESS = "status_not_success"
 NOT_PURCHASE_EVENT = "not_purchase_event"
 UNPARSEABLE_REVENUE = "unparseable_revenue"
@@ -78,8 +78,21 @@ def normalise_token(text: pd.Series) -> pd.Series:
     return per_unique(text, lambda unique: unique.str.strip().str.lower())
 
 
-# Notations parsed by pyarrow's fast strptime; anything else (offsets, fractions) goes to pandas.
-_FAST_TIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%SZ")
+# Notations parsed by pyarrow's fast strptime (format, date/time separator, suffix); anything
+# else (offsets, fractions, odd padding) goes to pandas.
+_FAST_TIME_FORMATS = (("%Y-%m-%d %H:%M:%S", " ", ""), ("%Y-%m-%dT%H:%M:%S", "T", ""), ("%Y-%m-%dT%H:%M:%SZ", "T", "Z"))
+
+
+def _strict_strptime(text: pa.Array, time_format: str, separator: str, suffix: str) -> pa.Array:
+    """pyarrow strptime, but only where the value prints back as the input.
+
+    strptime rolls invalid values over (``02-30`` becomes March 2, ``:60`` the next minute);
+    those must stay unparseable.
+    """
+    parsed = pc.strptime(text, format=time_format, unit="s", error_is_null=True)
+    printed = pc.replace_substring(pc.cast(parsed, pa.string()), " ", separator, max_replacements=1)
+    same = pc.equal(pc.binary_join_element_wise(printed, suffix, ""), text)
+    return pc.if_else(same, parsed, pa.scalar(None, parsed.type))
 
 
 def parse_utc_times(text: pd.Series) -> pd.Series:
@@ -88,12 +101,12 @@ def parse_utc_times(text: pd.Series) -> pd.Series:
     values = np.full(len(stripped), np.datetime64("NaT"), dtype=f"datetime64[{TIME_UNIT}]")
     pending = pc.not_equal(stripped, "").to_numpy(zero_copy_only=False)
     # Each notation is tried only on the rows no earlier notation could read.
-    for time_format in _FAST_TIME_FORMATS:
+    for notation in _FAST_TIME_FORMATS:
         rows = np.flatnonzero(pending)
         if len(rows) == 0:
             break
         subset = stripped if len(rows) == len(stripped) else stripped.take(pa.array(rows))
-        attempt = pc.strptime(subset, format=time_format, unit=TIME_UNIT, error_is_null=True)
+        attempt = _strict_strptime(subset, *notation)
         parsed = attempt.to_numpy(zero_copy_only=False).astype(f"datetime64[{TIME_UNIT}]")
         read = ~np.isnat(parsed)
         values[rows[read]] = parsed[read]

@@ -138,3 +138,12 @@ def test_session_day_from_timestamp_else_date_column():
     frame = n.normalise_sessions(raw(rows, ["date", "user_id", "event_timestamp_utc"]))
     days = [day.date().isoformat() for day in frame["date"]]
     assert days == ["2025-11-10", "2025-11-09", "2025-11-09"]
+
+
+def test_impossible_calendar_times_are_unparseable_not_rolled_over():
+    times = n.parse_utc_times(pd.Series(
+        ["2025-02-30 10:00:00", "2025-02-29T10:00:00Z", "2025-11-10 24:00:00", "2025-11-10 10:00:60",
+         "2024-02-29 10:00:00"], dtype="str",
+    ))
+    assert times.iloc[:4].isna().all()
+    assert times.iloc[4] == pd.Timestamp("2024-02-29 10:00:00", tz="UTC")
