@@ -31,7 +31,9 @@ def arpdau_d1(curated: pd.DataFrame, sessions: pd.DataFrame, report_date: dt.dat
     """Rows ``campaign, revenue_usd, dau, arpdau`` for every campaign with DAU or revenue on D-1, then ALL."""
     day = pd.Timestamp(report_date)
     active = sessions.loc[sessions["date"].dt.tz_convert("UTC").dt.tz_localize(None) == day, "user_id"].drop_duplicates()
-    campaigns = user_campaigns(curated).set_index("user_id")["campaign"]
+    # Only the active users' campaigns matter: find earliest purchases among their rows alone.
+    buyers = curated[curated["appsflyer_id"].isin(active)]
+    campaigns = user_campaigns(buyers).set_index("user_id")["campaign"]
     active_campaign = active.map(campaigns).fillna(ORGANIC)
     dau = active_campaign.value_counts().rename("dau")
 
