@@ -34,7 +34,9 @@ def arpdau_d1(curated: pd.DataFrame, sessions: pd.DataFrame, report_date: dt.dat
     # Only the active users' campaigns matter: find earliest purchases among their rows alone.
     buyers = curated[curated["appsflyer_id"].isin(active)]
     campaigns = user_campaigns(buyers).set_index("user_id")["campaign"]
-    active_campaign = active.map(campaigns).fillna(ORGANIC)
+    active_campaign = pd.Series(ORGANIC, index=active.index, dtype="str")
+    known = active.isin(campaigns.index).to_numpy()
+    active_campaign[known] = active[known].map(campaigns).to_numpy()
     dau = active_campaign.value_counts().rename("dau")
 
     on_day = curated[utc_day(curated["event_time_utc"]) == day]
