@@ -84,19 +84,18 @@ def brief_loop_one_to_one(af: pd.DataFrame, confirmed: pd.DataFrame, tolerance_m
 
 
 def loop_comparison(rows: int, seed: int) -> dict:
-    from revenue import dedup, normalise, reconcile, synth
-    from revenue.io import SOURCE_ROW
+    from revenue import reconcile, stages, synth
+    from revenue.io import read_parquet
 
-    frames, _ = synth.generate(rows, seed)
-    for frame in frames.values():
-        frame[SOURCE_ROW] = np.arange(len(frame))
-    kept, _ = normalise.split_dropped(normalise.normalise_purchases(frames["purchases"].astype({
-        c: "str" for c in frames["purchases"].columns if c != SOURCE_ROW})), "purchases")
-    unique, _ = normalise.split_dropped(dedup.dedup_purchases(kept), "purchases")
-    af = dedup.flag_chargebacks(unique, normalise.chargeback_receipts(frames["purchases"].astype({"status": "str",
-                                                                                                 "receipt_id": "str"})))
-    conf, _ = normalise.split_dropped(normalise.normalise_confirmed(frames["confirmed"].astype({
-        c: "str" for c in frames["confirmed"].columns if c != SOURCE_ROW})), "confirmed")
+    with tempfile.TemporaryDirectory(prefix="pipeline-loop-") as scratch:
+        frames, truth = synth.generate(rows, seed)
+        synth.write_dataset(Path(scratch) / "data", frames, truth)
+        work = Path(scratch) / "work"
+        stages.extract(Path(scratch) / "data", work)
+        stages.normalise(work)
+        stages.dedup(work)
+        af = read_parquet(work / "curated_purchases.parquet")
+        conf = read_parquet(work / "normalised_confirmed.parquet")
     started = time.perf_counter()
     detail = reconcile.reconcile(af, conf)
     ours = time.perf_counter() - started
@@ -106,7 +105,8 @@ def loop_comparison(rows: int, seed: int) -> dict:
     matched = detail[detail["category"] == "matched"]
     our_pairs = set(zip(matched["af_source_row"].astype(int), matched["confirmed_source_row"].astype(int)))
     return {"af_rows": len(af), "confirmed_rows": len(conf), "vectorised_s": round(ours, 3),
-            "brief_loop_s": round(loop, 3), "ratio": round(loop / ours, 1), "same_pairs": our_pairs == loop_pairs}
+            "brief_loop_s": round(loop, 3), "ratio": round(loop / ours, 1), "same_pairs": our_pairs == loop_pairs,
+            "equals_ground_truth": sorted(map(list, our_pairs)) == truth["pairs"]}
 
 
 def main() -> None:
