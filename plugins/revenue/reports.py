@@ -55,27 +55,31 @@ def _camel(name: str) -> str:
 
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Rows as camelCase JSON objects: ISO times, null for missing numbers."""
+    names = {column: _camel(column) for column in frame.columns}
     out = []
     for row in with_iso_times(frame).to_dict("records"):
         item = {}
         for key, value in row.items():
             if isinstance(value, (bool, np.bool_)):
-                item[_camel(key)] = bool(value)
+                item[names[key]] = bool(value)
             elif isinstance(value, (int, float, np.integer, np.floating)) or value is pd.NA or value is None:
-                item[_camel(key)] = number(value)
+                item[names[key]] = number(value)
             else:
-                item[_camel(key)] = None if pd.isna(value) else str(value)
+                item[names[key]] = None if pd.isna(value) else str(value)
         out.append(item)
     return out
 
 
 def reconciliation_payload(detail: pd.DataFrame, meta: dict, data_quality: dict) -> dict:
     examples = {}
-    for category in reconcile_stage.CATEGORIES:
-        rows = detail[detail["category"] == category]
-        if category == reconcile_stage.MATCHED:  # mismatched pairs are the interesting examples
-            rows = rows.sort_values("revenue_mismatch", ascending=False, kind="stable")
-        examples[category] = records(rows.head(MAX_EXAMPLES))
+    category = detail["category"].to_numpy()
+    mismatch = detail["revenue_mismatch"].to_numpy(dtype=bool)
+    for name in reconcile_stage.CATEGORIES:
+        # Positions first, rows last: only the examples are ever copied out of the big frame.
+        positions = np.flatnonzero(category == name)
+        if name == reconcile_stage.MATCHED:  # mismatched pairs are the interesting examples
+            positions = np.concatenate([positions[mismatch[positions]], positions[~mismatch[positions]]])
+        examples[name] = records(detail.iloc[positions[:MAX_EXAMPLES]])
     return {
         "toleranceMinutes": meta["toleranceMinutes"],
         "summary": meta["summary"],
