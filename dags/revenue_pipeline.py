@@ -51,7 +51,7 @@ def revenue_pipeline() -> None:
         from revenue.dates import resolve_report_date
         from revenue.postbacks import postbacks_to_purchases
         from service.config import Settings
-        from service.domain import postback_batches
+        from service.domain import pipeline_work, postback_batches
 
         context = get_current_context()
         dag_run = context["dag_run"]
@@ -59,7 +59,8 @@ def revenue_pipeline() -> None:
         report_date = resolve_report_date(
             (dag_run.conf or {}).get("date"), context.get("data_interval_start"), dag_run.run_after
         )
-        work_dir = postback_batches.work_dir_for(settings.DATA_DIR, dag_run.run_id)
+        work_dir = pipeline_work.work_dir_for(settings.DATA_DIR, dag_run.run_id)
+        pipeline_work.prune_work_dirs(settings.DATA_DIR, keep=work_dir)
         postbacks = postback_batches.take_batch(settings.DATABASE_URL, work_dir)
         stats = stages.extract(settings.DATA_DIR, work_dir, postbacks_to_purchases(postbacks))
         run = {"work_dir": str(work_dir), "report_date": report_date.isoformat() if report_date else None}

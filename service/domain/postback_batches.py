@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,17 +23,11 @@ from service.db import tortoise_config
 from service.models import RawPostback
 
 BATCH_FILE = "postback_batch.json"
-WORK_ROOT = "pipeline_work"
 POSTBACK_SOURCE = "appsflyer"
 # Keeps each UPDATE ... WHERE id IN (...) well under SQLite's bound-parameter limit.
 MARK_CHUNK = 500
 
 T = TypeVar("T")
-
-
-def work_dir_for(data_dir: str | Path, run_id: str) -> Path:
-    """The run's work folder under DATA_DIR; Airflow run ids carry ':' and '+', kept out of paths."""
-    return Path(data_dir) / WORK_ROOT / re.sub(r"[^A-Za-z0-9._-]", "_", run_id)
 
 
 def _run_with_db(database_url: str, query: Callable[[], Awaitable[T]]) -> T:

@@ -42,8 +42,3 @@ def test_a_run_without_a_recorded_batch_marks_nothing(db_url, tmp_path):
     ids = asyncio.run(insert_postbacks(db_url, [PURCHASE]))
     assert postback_batches.commit_batch(db_url, tmp_path) == 0
     assert asyncio.run(processed_flags(db_url)) == {ids[0]: 0}
-
-
-def test_work_dir_names_are_safe_for_airflow_run_ids(tmp_path):
-    work = postback_batches.work_dir_for(tmp_path, "manual__2025-11-12T01:00:00+00:00")
-    assert work == tmp_path / "pipeline_work" / "manual__2025-11-12T01_00_00_00_00"
