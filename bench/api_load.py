@@ -1,0 +1,193 @@
+"""Load benchmark: the service's wallet API against a hand-written Sanic + asyncpg yardstick.
+
+For each app (the service, then bench/yardstick_app.py) this creates a fresh PostgreSQL
+database, migrates it with `python -m service migrate` (the yardstick uses the same schema;
+bench/yardstick_schema.sql only when the service is not importable), seeds N users, starts
+the app with `sanic ... --factory --workers 2` on a free loopback port, and drives wrk:
+
+  earn      100 % POST /earn, random user of N        (service and yardstick -> the ratio)
+  mix       60 % /earn, 30 % /balance, 10 % /event    (service only)
+  hot-row   100 % POST /earn, all on one user         (service and yardstick)
+
+Needs wrk (`apt-get update && apt-get install -y wrk`) and PostgreSQL at BENCH_DATABASE_URL
+or TEST_DATABASE_URL (default postgres://postgres@127.0.0.1:5432; databases are created and
+dropped there). Run from the repository root:
+
+    .venv/bin/python -m bench.api_load                # 3 s warm-up + 15 s per scenario
+    .venv/bin/python -m bench.api_load --only yardstick --duration 5
+
+Prints a table and writes bench/results/api_load-<UTC time>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import sys
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+from bench import pg_database as pg
+from bench.servers import start_server, stop_server
+from bench.wrk_load import Measurement, Scenario, measure, require_wrk
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+SERVICE_FACTORY = "service.app:create_app"
+YARDSTICK_FACTORY = "bench.yardstick_app:create_app"
+TARGET_RATIO = 0.7
+TARGET_P95_MS = 100.0
+
+
+def scenarios(app: str, users: int, connection_levels: list[int]) -> list[Scenario]:
+    planned = [Scenario("earn", 1, 0, 0, users, c) for c in connection_levels]
+    if app == "service":
+        planned += [Scenario("mix", 0.6, 0.3, 0.1, users, c) for c in connection_levels]
+    planned.append(Scenario("hot-row", 1, 0, 0, 1, connection_levels[0]))
+    return planned
+
+
+def server_env(database_url: str, jwt_secret: str, workers: int, pool_max: int) -> dict[str, str]:
+    """Production settings with throw-away secrets, so the service runs as it would deployed."""
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=database_url,
+        JWT_SECRET=jwt_secret,
+        AF_SECRET=secrets.token_urlsafe(32),
+        ADMIN_TOKEN=secrets.token_urlsafe(32),
+        ENVIRONMENT="production",
+        ALLOWED_ORIGINS="https://bench.invalid",
+        WEB_WORKERS=str(workers),
+        DB_POOL_MAX=str(pool_max),
+        PYTHONPATH=os.pathsep.join(filter(None, [str(pg.REPO_ROOT), env.get("PYTHONPATH")])),
+    )
+    return env
+
+
+def run_app(app: str, args: argparse.Namespace, secret: str, tokens: Path, work: Path,
+            has_service: bool) -> list[Measurement]:
+    database = pg.new_database_name(app)
+    print(f"[{app}] database {database}")
+    url = pg.create_database(database)
+    try:
+        env = server_env(url, secret, args.workers, args.pool_max)
+        if has_service:
+            pg.migrate_with_service(env)
+        else:
+            pg.apply_fallback_schema(url)
+        pg.seed_users(url, args.users)
+        factory = SERVICE_FACTORY if app == "service" else YARDSTICK_FACTORY
+        server = start_server(app, factory, args.workers, env, work)
+        try:
+            results = []
+            for scenario in scenarios(app, args.users, args.connections):
+                result = measure(app, server.base_url, server.process.pid, scenario, tokens,
+                                 args.warmup, args.duration, args.threads)
+                print("  " + format_row(result), flush=True)
+                results.append(result)
+            return results
+        finally:
+            stop_server(server)
+    finally:
+        pg.drop_database(database)
+
+
+HEADER = (f"{'app':<10} {'scenario':<8} {'conns':>5} {'req/s':>8} {'p50 ms':>7} {'p95 ms':>7}"
+          f" {'p99 ms':>7} {'err %':>6} {'srv CPU':>8} {'pg CPU':>7} {'load1':>5}")
+
+
+def format_row(m: Measurement) -> str:
+    return (f"{m.app:<10} {m.scenario:<8} {m.connections:>5} {m.requests_per_s:>8.0f}"
+            f" {m.p50_ms:>7.1f} {m.p95_ms:>7.1f} {m.p99_ms:>7.1f} {100 * m.error_rate:>6.2f}"
+            f" {m.server_cpu_us_per_request:>8.0f} {m.postgres_cpu_us_per_request:>7.0f}"
+            f" {m.load_after[0]:>5.2f}")
+
+
+def ratios(results: list[Measurement]) -> dict[str, float]:
+    by_key = {(m.app, m.scenario, m.connections): m.requests_per_s for m in results}
+    found = {}
+    for (app, scenario, connections), rate in by_key.items():
+        yardstick = by_key.get(("yardstick", scenario, connections))
+        if app == "service" and yardstick:
+            found[f"{scenario}@{connections}"] = round(rate / yardstick, 3)
+    return found
+
+
+def print_report(results: list[Measurement], found_ratios: dict[str, float]) -> None:
+    print("\n" + HEADER)
+    print("-" * len(HEADER))
+    for m in results:
+        print(format_row(m))
+    print("srv CPU / pg CPU: CPU microseconds per request of the app's processes / of all"
+          " postgres processes (other users of the box included); load1 after the run.")
+    for key, ratio in found_ratios.items():
+        verdict = "meets" if ratio >= TARGET_RATIO else "BELOW"
+        print(f"service/yardstick {key}: {ratio:.2f}x ({verdict} the {TARGET_RATIO}x target)")
+    for m in results:
+        if m.app == "service" and m.scenario == "earn" and m.connections == 64:
+            verdict = "meets" if m.p95_ms < TARGET_P95_MS else "MISSES"
+            print(f"service /earn p95 at 64 connections: {m.p95_ms:.1f} ms ({verdict} the"
+                  f" {TARGET_P95_MS:.0f} ms target)")
+
+
+def write_json(results: list[Measurement], found_ratios: dict[str, float],
+               args: argparse.Namespace) -> Path:
+    stamp = datetime.now(timezone.utc)
+    RESULTS_DIR.mkdir(exist_ok=True)
+    path = RESULTS_DIR / f"api_load-{stamp:%Y%m%dT%H%M%SZ}.json"
+    document = {
+        "finished_at": stamp.isoformat(),
+        "command": " ".join([Path(sys.executable).name, "-m", "bench.api_load", *sys.argv[1:]]),
+        "cpus": os.cpu_count(),
+        "load_average_at_end": os.getloadavg(),
+        "config": {k: v for k, v in vars(args).items()},
+        "measurements": [m.as_dict() for m in results],
+        "ratios": found_ratios,
+    }
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(document, indent=2) + "\n")
+    temporary.replace(path)
+    return path
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", choices=["service", "yardstick"], help="run one app only")
+    parser.add_argument("--users", type=int, default=10_000)
+    parser.add_argument("--connections", type=lambda s: [int(c) for c in s.split(",")],
+                        default=[64, 256], help="comma-separated levels (default 64,256)")
+    parser.add_argument("--duration", type=int, default=15, help="measured seconds per scenario")
+    parser.add_argument("--warmup", type=int, default=3, help="unmeasured seconds before each")
+    parser.add_argument("--workers", type=int, default=2, help="Sanic worker processes")
+    parser.add_argument("--pool-max", type=int, default=20, help="DB connections per worker")
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads (they share the CPUs)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    require_wrk()
+    has_service = pg.service_available()
+    apps = [a for a in ("service", "yardstick") if args.only in (None, a)]
+    if "service" in apps and not has_service:
+        print("the service package is not importable; running the yardstick only")
+        apps = ["yardstick"]
+    secret = secrets.token_urlsafe(48)
+    print(f"cpus={os.cpu_count()} load={os.getloadavg()} users={args.users} "
+          f"warmup={args.warmup}s duration={args.duration}s workers={args.workers}")
+    results: list[Measurement] = []
+    with tempfile.TemporaryDirectory(prefix="bench-api-") as work_dir:
+        work = Path(work_dir)
+        tokens = work / "tokens.lua"
+        pg.write_token_table(tokens, secret, args.users)
+        for app in apps:
+            results += run_app(app, args, secret, tokens, work, has_service)
+    found_ratios = ratios(results)
+    print_report(results, found_ratios)
+    print(f"\nresults written to {write_json(results, found_ratios, args)}")
+
+
+if __name__ == "__main__":
+    main()
