@@ -31,8 +31,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from bench import pg_database as pg
+from bench.profiling import start_recording, summarise
 from bench.servers import start_server, stop_server
-from bench.wrk_load import Measurement, Scenario, measure, require_wrk
+from bench.wrk_load import Measurement, Scenario, measure, require_wrk, run_wrk
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 SERVICE_FACTORY = "service.app:create_app"
@@ -83,15 +84,29 @@ def run_app(app: str, args: argparse.Namespace, secret: str, tokens: Path, work:
         try:
             results = []
             for scenario in scenarios(app, args.users, args.connections):
-                result = measure(app, server.base_url, server.process.pid, scenario, tokens,
+                result = measure(app, server.base_url, server.process.pid,
+                                 lambda: pg.backend_pids(database), scenario, tokens,
                                  args.warmup, args.duration, args.threads)
                 print("  " + format_row(result), flush=True)
                 results.append(result)
+                if args.profile and scenario.name != "hot-row":
+                    profile(app, server.process.pid, server.base_url, scenario, tokens, args)
             return results
         finally:
             stop_server(server)
     finally:
         pg.drop_database(database)
+
+
+def profile(app: str, server_pid: int, base_url: str, scenario: Scenario, tokens: Path,
+            args: argparse.Namespace) -> None:
+    """An extra, unmeasured run under py-spy (sampling costs CPU, so figures come from above)."""
+    RESULTS_DIR.mkdir(exist_ok=True)
+    output = RESULTS_DIR / f"profile-{app}-{scenario.name}-c{scenario.connections}.txt"
+    recorder = start_recording(server_pid, args.duration, output)
+    run_wrk(base_url, scenario, tokens, args.duration + 1, args.threads)
+    recorder.wait(timeout=60)
+    print(summarise(output, top=args.profile_top))
 
 
 HEADER = (f"{'app':<10} {'scenario':<8} {'conns':>5} {'req/s':>8} {'p50 ms':>7} {'p95 ms':>7}"
@@ -120,8 +135,8 @@ def print_report(results: list[Measurement], found_ratios: dict[str, float]) -> 
     print("-" * len(HEADER))
     for m in results:
         print(format_row(m))
-    print("srv CPU / pg CPU: CPU microseconds per request of the app's processes / of all"
-          " postgres processes (other users of the box included); load1 after the run.")
+    print("srv CPU / pg CPU: CPU microseconds per request used by the app's processes / by the"
+          " PostgreSQL backends serving its database; load1: 1-min load average after the run.")
     for key, ratio in found_ratios.items():
         verdict = "meets" if ratio >= TARGET_RATIO else "BELOW"
         print(f"service/yardstick {key}: {ratio:.2f}x ({verdict} the {TARGET_RATIO}x target)")
@@ -163,6 +178,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2, help="Sanic worker processes")
     parser.add_argument("--pool-max", type=int, default=20, help="DB connections per worker")
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (they share the CPUs)")
+    parser.add_argument("--profile", action="store_true",
+                        help="after each earn/mix scenario, one more run under py-spy; prints"
+                             " where the server's CPU goes and keeps bench/results/profile-*.txt")
+    parser.add_argument("--profile-top", type=int, default=25, help="rows per profile section")
     return parser.parse_args(argv)
 
 

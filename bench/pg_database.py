@@ -54,6 +54,20 @@ def drop_database(name: str) -> None:
     asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+async def _backend_pids(database: str) -> list[int]:
+    conn = await asyncpg.connect(server_url())
+    try:
+        rows = await conn.fetch("SELECT pid FROM pg_stat_activity WHERE datname = $1", database)
+    finally:
+        await conn.close()
+    return [row["pid"] for row in rows]
+
+
+def backend_pids(database: str) -> list[int]:
+    """PostgreSQL backend processes serving `database` (the app's pooled connections)."""
+    return asyncio.run(_backend_pids(database))
+
+
 def service_available() -> bool:
     """True when the service package (and so its migration entry point) is importable."""
     probe = "import importlib.util, sys; sys.exit(importlib.util.find_spec('service') is None)"

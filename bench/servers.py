@@ -88,22 +88,31 @@ def _proc_stat_fields(pid: int) -> list[str] | None:
     except OSError:
         return None
     # The command name is parenthesised and may hold spaces; fields resume after ')'.
-    name = raw[raw.index("(") + 1 : raw.rindex(")")]
-    return [name, *raw[raw.rindex(")") + 2 :].split()]
+    return raw[raw.rindex(")") + 2 :].split()
 
 
-def cpu_seconds(process_group: int | None = None, command_name: str | None = None) -> float:
-    """Total user+system CPU of live processes in a process group or with a command name."""
-    ticks = 0
+def process_group_members(group: int) -> list[int]:
+    """Live processes whose process group is `group` (a server's manager and workers)."""
+    members = []
     for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        fields = _proc_stat_fields(int(entry))
-        if fields is None:
-            continue
-        # After the name: state(1) ppid(2) pgrp(3) ... utime(12) stime(13).
-        in_group = process_group is not None and int(fields[3]) == process_group
-        named = command_name is not None and fields[0] == command_name
-        if in_group or named:
-            ticks += int(fields[12]) + int(fields[13])
-    return ticks / CLOCK_TICKS
+        fields = _proc_stat_fields(int(entry)) if entry.isdigit() else None
+        # Fields after the name: state(0) ppid(1) pgrp(2) ... utime(11) stime(12).
+        if fields is not None and int(fields[2]) == group:
+            members.append(int(entry))
+    return members
+
+
+def cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """User+system CPU seconds consumed so far by each still-live process of `pids`."""
+    used = {}
+    for pid in pids:
+        fields = _proc_stat_fields(pid)
+        if fields is not None:
+            used[pid] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return used
+
+
+def cpu_used_since(before: dict[int, float]) -> float:
+    """CPU seconds the processes sampled in `before` used since then (exited ones dropped)."""
+    after = cpu_seconds(list(before))
+    return sum(after[pid] - before[pid] for pid in after)

@@ -7,10 +7,11 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bench.servers import cpu_seconds
+from bench.servers import cpu_seconds, cpu_used_since, process_group_members
 
 LUA_SCRIPT = Path(__file__).resolve().parent / "load_mix.lua"
 WRK_INSTALL_HINT = "wrk not found: install it with `apt-get update && apt-get install -y wrk`."
@@ -57,7 +58,7 @@ def require_wrk() -> str:
     return path
 
 
-def _run_wrk(
+def run_wrk(
     base_url: str, scenario: Scenario, tokens_path: Path, seconds: int, threads: int
 ) -> dict[str, float]:
     command = [
@@ -77,6 +78,7 @@ def measure(
     app: str,
     base_url: str,
     server_group: int,
+    postgres_pids: Callable[[], list[int]],
     scenario: Scenario,
     tokens_path: Path,
     warmup_s: int,
@@ -85,12 +87,13 @@ def measure(
 ) -> Measurement:
     """Warm up, then measure: throughput, latency percentiles, errors and CPU per request."""
     if warmup_s > 0:
-        _run_wrk(base_url, scenario, tokens_path, warmup_s, threads)
+        run_wrk(base_url, scenario, tokens_path, warmup_s, threads)
     load_before = os.getloadavg()
-    server_cpu, postgres_cpu = cpu_seconds(server_group), cpu_seconds(command_name="postgres")
-    raw = _run_wrk(base_url, scenario, tokens_path, duration_s, threads)
-    server_cpu = cpu_seconds(server_group) - server_cpu
-    postgres_cpu = cpu_seconds(command_name="postgres") - postgres_cpu
+    server_before = cpu_seconds(process_group_members(server_group))
+    postgres_before = cpu_seconds(postgres_pids())
+    raw = run_wrk(base_url, scenario, tokens_path, duration_s, threads)
+    server_cpu = cpu_used_since(server_before)
+    postgres_cpu = cpu_used_since(postgres_before)
     requests = int(raw["requests"])
     errors = int(
         raw["non_2xx_3xx"] + raw["errors_read"] + raw["errors_write"] + raw["errors_timeout"]

@@ -68,6 +68,10 @@ def _earn_body(request: Request) -> tuple[int, str] | None:
     return amount, reason
 
 
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """No per-release reset round trip: handlers here never change session state."""
+
+
 def create_app() -> Sanic:
     app = Sanic("yardstick")
     app.config.ACCESS_LOG = False
@@ -77,7 +81,9 @@ def create_app() -> Sanic:
 
     @app.before_server_start
     async def open_pool(app: Sanic) -> None:
-        app.ctx.pool = await asyncpg.create_pool(dsn, min_size=pool_max, max_size=pool_max)
+        app.ctx.pool = await asyncpg.create_pool(
+            dsn, min_size=pool_max, max_size=pool_max, reset=_keep_session
+        )
 
     @app.after_server_stop
     async def close_pool(app: Sanic) -> None:
