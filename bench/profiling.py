@@ -18,7 +18,7 @@ from pathlib import Path
 PY_SPY_INSTALL_HINT = "py-spy not found: `.venv/bin/pip install py-spy` (not in the lock)."
 # A frame as py-spy writes it: "function (path/to/file.py:123)".
 FRAME = re.compile(r"^(?P<function>.*) \((?P<file>[^:()]+)(?::\d+)?\)$")
-SITE_PACKAGES = re.compile(r".*/(?:site|dist)-packages/")
+SITE_PACKAGES = re.compile(r"^(?:.*/)?(?:site|dist)-packages/")
 
 
 def py_spy_path() -> str | None:

@@ -75,6 +75,7 @@ async def _keep_session(connection: asyncpg.Connection) -> None:
 def create_app() -> Sanic:
     app = Sanic("yardstick")
     app.config.ACCESS_LOG = False
+    app.config.AUTO_EXTEND = False  # no sanic-ext: nothing but the handler's own work
     secret = os.environ["JWT_SECRET"]
     dsn = os.environ["DATABASE_URL"]
     pool_max = int(os.environ.get("DB_POOL_MAX", "20"))

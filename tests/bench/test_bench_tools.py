@@ -1,0 +1,65 @@
+"""The benchmark tooling parses and builds; no figures are asserted (benchmarks only print)."""
+
+from pathlib import Path
+
+import pytest
+
+from bench import pg_database, profiling
+from bench.api_load import parse_args, scenarios
+from bench.wrk_load import LUA_SCRIPT
+
+
+def test_yardstick_app_builds_with_its_routes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/unused")
+    monkeypatch.setenv("JWT_SECRET", "x" * 48)
+    from bench.yardstick_app import create_app
+
+    app = create_app()
+
+    routes = {route.path.strip("/") for route in app.router.routes}
+    assert {"earn", "health"} <= routes
+
+
+def test_database_url_is_pointed_at_another_database() -> None:
+    url = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+
+    assert pg_database.with_database(url, "postgres") == (
+        "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+    )
+
+
+def test_token_table_is_a_lua_array_of_one_jwt_per_user(tmp_path: Path) -> None:
+    path = tmp_path / "tokens.lua"
+
+    pg_database.write_token_table(path, "s" * 48, 3)
+
+    lines = path.read_text().splitlines()
+    assert lines[0] == "return {" and lines[-1] == "}"
+    assert len(lines) == 5 and all(line.count(".") == 2 for line in lines[1:4])
+
+
+def test_service_runs_the_mix_and_both_apps_the_earn_and_hot_row_scenarios() -> None:
+    args = parse_args(["--connections", "64,256"])
+
+    service = scenarios("service", args.users, args.connections)
+    yardstick = scenarios("yardstick", args.users, args.connections)
+
+    assert [(s.name, s.connections) for s in yardstick] == [
+        ("earn", 64), ("earn", 256), ("hot-row", 64)
+    ]
+    assert {s.name for s in service} == {"earn", "mix", "hot-row"}
+    assert [s.users for s in yardstick if s.name == "hot-row"] == [1]
+    assert LUA_SCRIPT.exists()
+
+
+def test_profile_summary_splits_busy_samples_by_package(tmp_path: Path) -> None:
+    raw = tmp_path / "profile.txt"
+    raw.write_text(
+        'process 1:"python";main (app.py:1);query (site-packages/asyncpg/connection.py:9) 3\n'
+        'process 1:"python";main (app.py:1);encode (site-packages/jwt/api_jwt.py:4) 1\n'
+    )
+
+    summary = profiling.summarise(raw)
+
+    assert "4 busy samples" in summary
+    assert "75.0  asyncpg" in summary and "25.0  jwt" in summary
