@@ -37,3 +37,8 @@ lock:
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# Load benchmark of the wallet API against the hand-written yardstick (needs wrk + PostgreSQL).
+.PHONY: bench
+bench: install
+	$(PY) -m bench.api_load $(BENCH_ARGS)

@@ -31,6 +31,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from bench import pg_database as pg
+from bench.pg_alone import pgbench_earn
 from bench.profiling import start_recording, summarise
 from bench.servers import start_server, stop_server
 from bench.wrk_load import Measurement, Scenario, measure, require_wrk, run_wrk
@@ -68,7 +69,8 @@ def server_env(database_url: str, jwt_secret: str, workers: int, pool_max: int) 
 
 
 def run_app(app: str, args: argparse.Namespace, secret: str, tokens: Path, work: Path,
-            has_service: bool) -> list[Measurement]:
+            has_service: bool) -> tuple[list[Measurement], dict[str, float]]:
+    """All of one app's scenarios on its own fresh database; for the yardstick also pgbench."""
     database = pg.new_database_name(app)
     print(f"[{app}] database {database}")
     url = pg.create_database(database)
@@ -81,8 +83,8 @@ def run_app(app: str, args: argparse.Namespace, secret: str, tokens: Path, work:
         pg.seed_users(url, args.users)
         factory = SERVICE_FACTORY if app == "service" else YARDSTICK_FACTORY
         server = start_server(app, factory, args.workers, env, work)
+        results = []
         try:
-            results = []
             for scenario in scenarios(app, args.users, args.connections):
                 result = measure(app, server.base_url, server.process.pid,
                                  lambda: pg.backend_pids(database), scenario, tokens,
@@ -91,9 +93,13 @@ def run_app(app: str, args: argparse.Namespace, secret: str, tokens: Path, work:
                 results.append(result)
                 if args.profile and scenario.name != "hot-row":
                     profile(app, server.process.pid, server.base_url, scenario, tokens, args)
-            return results
         finally:
             stop_server(server)
+        if app != "yardstick" or args.pgbench_clients == 0:
+            return results, {}
+        alone = pgbench_earn(url, args.users, args.pgbench_clients, args.duration)
+        print(f"  postgres alone (pgbench, {args.pgbench_clients} clients): {alone}", flush=True)
+        return results, alone
     finally:
         pg.drop_database(database)
 
@@ -130,13 +136,17 @@ def ratios(results: list[Measurement]) -> dict[str, float]:
     return found
 
 
-def print_report(results: list[Measurement], found_ratios: dict[str, float]) -> None:
+def print_report(results: list[Measurement], found_ratios: dict[str, float],
+                 alone: dict[str, float]) -> None:
     print("\n" + HEADER)
     print("-" * len(HEADER))
     for m in results:
         print(format_row(m))
     print("srv CPU / pg CPU: CPU microseconds per request used by the app's processes / by the"
           " PostgreSQL backends serving its database; load1: 1-min load average after the run.")
+    if alone:
+        print(f"PostgreSQL alone, same transaction via pgbench ({alone['clients']} clients):"
+              f" {alone['tps']:.0f} tx/s, mean latency {alone['latency_avg_ms']:.1f} ms")
     for key, ratio in found_ratios.items():
         verdict = "meets" if ratio >= TARGET_RATIO else "BELOW"
         print(f"service/yardstick {key}: {ratio:.2f}x ({verdict} the {TARGET_RATIO}x target)")
@@ -148,7 +158,7 @@ def print_report(results: list[Measurement], found_ratios: dict[str, float]) -> 
 
 
 def write_json(results: list[Measurement], found_ratios: dict[str, float],
-               args: argparse.Namespace) -> Path:
+               alone: dict[str, float], args: argparse.Namespace) -> Path:
     stamp = datetime.now(timezone.utc)
     RESULTS_DIR.mkdir(exist_ok=True)
     path = RESULTS_DIR / f"api_load-{stamp:%Y%m%dT%H%M%SZ}.json"
@@ -160,6 +170,7 @@ def write_json(results: list[Measurement], found_ratios: dict[str, float],
         "config": {k: v for k, v in vars(args).items()},
         "measurements": [m.as_dict() for m in results],
         "ratios": found_ratios,
+        "postgres_alone_pgbench": alone,
     }
     temporary = path.with_suffix(".tmp")
     temporary.write_text(json.dumps(document, indent=2) + "\n")
@@ -178,6 +189,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2, help="Sanic worker processes")
     parser.add_argument("--pool-max", type=int, default=20, help="DB connections per worker")
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (they share the CPUs)")
+    parser.add_argument("--pgbench-clients", type=int, default=32,
+                        help="clients for the PostgreSQL-alone pgbench run (0: skip it)")
     parser.add_argument("--profile", action="store_true",
                         help="after each earn/mix scenario, one more run under py-spy; prints"
                              " where the server's CPU goes and keeps bench/results/profile-*.txt")
@@ -197,15 +210,18 @@ def main(argv: list[str] | None = None) -> None:
     print(f"cpus={os.cpu_count()} load={os.getloadavg()} users={args.users} "
           f"warmup={args.warmup}s duration={args.duration}s workers={args.workers}")
     results: list[Measurement] = []
+    alone: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="bench-api-") as work_dir:
         work = Path(work_dir)
         tokens = work / "tokens.lua"
         pg.write_token_table(tokens, secret, args.users)
         for app in apps:
-            results += run_app(app, args, secret, tokens, work, has_service)
+            measured, extra = run_app(app, args, secret, tokens, work, has_service)
+            results += measured
+            alone = alone or extra
     found_ratios = ratios(results)
-    print_report(results, found_ratios)
-    print(f"\nresults written to {write_json(results, found_ratios, args)}")
+    print_report(results, found_ratios, alone)
+    print(f"\nresults written to {write_json(results, found_ratios, alone, args)}")
 
 
 if __name__ == "__main__":
