@@ -116,14 +116,14 @@ def profile(app: str, server_pid: int, base_url: str, scenario: Scenario, tokens
 
 
 HEADER = (f"{'app':<10} {'scenario':<8} {'conns':>5} {'req/s':>8} {'p50 ms':>7} {'p95 ms':>7}"
-          f" {'p99 ms':>7} {'err %':>6} {'srv CPU':>8} {'pg CPU':>7} {'load1':>5}")
+          f" {'p99 ms':>7} {'err %':>6} {'srv CPU':>8} {'pg CPU':>7} {'wrk CPU':>7} {'load1':>5}")
 
 
 def format_row(m: Measurement) -> str:
     return (f"{m.app:<10} {m.scenario:<8} {m.connections:>5} {m.requests_per_s:>8.0f}"
             f" {m.p50_ms:>7.1f} {m.p95_ms:>7.1f} {m.p99_ms:>7.1f} {100 * m.error_rate:>6.2f}"
             f" {m.server_cpu_us_per_request:>8.0f} {m.postgres_cpu_us_per_request:>7.0f}"
-            f" {m.load_after[0]:>5.2f}")
+            f" {m.wrk_cpu_us_per_request:>7.0f} {m.load_after[0]:>5.2f}")
 
 
 def ratios(results: list[Measurement]) -> dict[str, float]:
@@ -142,8 +142,9 @@ def print_report(results: list[Measurement], found_ratios: dict[str, float],
     print("-" * len(HEADER))
     for m in results:
         print(format_row(m))
-    print("srv CPU / pg CPU: CPU microseconds per request used by the app's processes / by the"
-          " PostgreSQL backends serving its database; load1: 1-min load average after the run.")
+    print("srv / pg / wrk CPU: CPU microseconds per request used by the app's processes / by the"
+          " PostgreSQL backends serving its database / by wrk; load1: 1-min load average after"
+          " the run (other helpers share the 2 cores).")
     if alone:
         print(f"PostgreSQL alone, same transaction via pgbench ({alone['clients']} clients):"
               f" {alone['tps']:.0f} tx/s, mean latency {alone['latency_avg_ms']:.1f} ms")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -44,6 +45,7 @@ class Measurement:
     error_rate: float
     server_cpu_us_per_request: float
     postgres_cpu_us_per_request: float
+    wrk_cpu_us_per_request: float
     load_before: tuple[float, float, float]
     load_after: tuple[float, float, float]
 
@@ -91,7 +93,11 @@ def measure(
     load_before = os.getloadavg()
     server_before = cpu_seconds(process_group_members(server_group))
     postgres_before = cpu_seconds(postgres_pids())
+    client_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     raw = run_wrk(base_url, scenario, tokens_path, duration_s, threads)
+    client_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    client_cpu = (client_after.ru_utime + client_after.ru_stime
+                  - client_before.ru_utime - client_before.ru_stime)
     server_cpu = cpu_used_since(server_before)
     postgres_cpu = cpu_used_since(postgres_before)
     requests = int(raw["requests"])
@@ -116,6 +122,7 @@ def measure(
         error_rate=errors / max(requests, 1),
         server_cpu_us_per_request=round(server_cpu * per_request, 1),
         postgres_cpu_us_per_request=round(postgres_cpu * per_request, 1),
+        wrk_cpu_us_per_request=round(client_cpu * per_request, 1),
         load_before=tuple(round(x, 2) for x in load_before),
         load_after=tuple(round(x, 2) for x in os.getloadavg()),
     )
