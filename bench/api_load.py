@@ -5,9 +5,11 @@ database, migrates it with `python -m service migrate` (the yardstick uses the s
 bench/yardstick_schema.sql only when the service is not importable), seeds N users, starts
 the app with `sanic ... --factory --workers 2` on a free loopback port, and drives wrk:
 
-  earn      100 % POST /earn, random user of N        (service and yardstick -> the ratio)
-  mix       60 % /earn, 30 % /balance, 10 % /event    (service only)
-  hot-row   100 % POST /earn, all on one user         (service and yardstick)
+  earn      100 % POST /earn, random user of N        at each connection level
+  mix       60 % /earn, 30 % /balance, 10 % /event    at each connection level
+  hot-row   100 % POST /earn, all on one user         at the first level
+  balance   100 % GET /balance                        at the first level
+Both apps run every scenario; the service/yardstick throughput ratio is printed for each.
 
 Needs wrk (`apt-get update && apt-get install -y wrk`) and PostgreSQL at BENCH_DATABASE_URL
 or TEST_DATABASE_URL (default postgres://postgres@127.0.0.1:5432; databases are created and
@@ -43,12 +45,12 @@ TARGET_RATIO = 0.7
 TARGET_P95_MS = 100.0
 
 
-def scenarios(app: str, users: int, connection_levels: list[int]) -> list[Scenario]:
+def scenarios(users: int, connection_levels: list[int]) -> list[Scenario]:
     planned = [Scenario("earn", 1, 0, 0, users, c) for c in connection_levels]
-    if app == "service":
-        planned += [Scenario("mix", 0.6, 0.3, 0.1, users, c) for c in connection_levels]
-    planned.append(Scenario("hot-row", 1, 0, 0, 1, connection_levels[0]))
-    return planned
+    planned += [Scenario("mix", 0.6, 0.3, 0.1, users, c) for c in connection_levels]
+    first = connection_levels[0]
+    return planned + [Scenario("hot-row", 1, 0, 0, 1, first),
+                      Scenario("balance", 0, 1, 0, users, first)]
 
 
 def server_env(database_url: str, jwt_secret: str, workers: int, pool_max: int) -> dict[str, str]:
@@ -85,13 +87,13 @@ def run_app(app: str, args: argparse.Namespace, secret: str, tokens: Path, work:
         server = start_server(app, factory, args.workers, env, work)
         results = []
         try:
-            for scenario in scenarios(app, args.users, args.connections):
+            for scenario in scenarios(args.users, args.connections):
                 result = measure(app, server.base_url, server.process.pid,
                                  lambda: pg.backend_pids(database), scenario, tokens,
                                  args.warmup, args.duration, args.threads)
                 print("  " + format_row(result), flush=True)
                 results.append(result)
-                if args.profile and scenario.name != "hot-row":
+                if args.profile and scenario.name in ("earn", "mix"):
                     profile(app, server.process.pid, server.base_url, scenario, tokens, args)
         finally:
             stop_server(server)
@@ -193,7 +195,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--pgbench-clients", type=int, default=32,
                         help="clients for the PostgreSQL-alone pgbench run (0: skip it)")
     parser.add_argument("--profile", action="store_true",
-                        help="after each earn/mix scenario, one more run under py-spy; prints"
+                        help="after each earn and mix scenario, one more run under py-spy; prints"
                              " where the server's CPU goes and keeps bench/results/profile-*.txt")
     parser.add_argument("--profile-top", type=int, default=25, help="rows per profile section")
     return parser.parse_args(argv)

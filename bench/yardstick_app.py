@@ -4,6 +4,8 @@ It does the same work per request as SPEC §3 asks of the service, with nothing 
 verify the HS256 JWT with PyJWT, then in one transaction lock the user row
 (SELECT ... FOR UPDATE), update the balance, insert one wallet_ledger row, commit.
 Raw SQL, one round trip per statement, a pool opened once per worker.
+`/balance` (one SELECT) and `/event` (one INSERT that also proves the user exists) make the
+60/30/10 mix comparable too.
 
 Run (bench/api_load.py does this for you):
     DATABASE_URL=postgresql://... JWT_SECRET=... \
@@ -12,7 +14,9 @@ Run (bench/api_load.py does this for you):
 
 from __future__ import annotations
 
+import json as jsonlib
 import os
+import re
 import uuid
 from datetime import datetime, timezone
 
@@ -29,6 +33,14 @@ INSERT_LEDGER_SQL = (
     "INSERT INTO wallet_ledger (user_id, delta, balance_after, reason, idempotency_key,"
     " request_id, ts) VALUES ($1, $2, $3, $4, NULL, $5, $6)"
 )
+BALANCE_SQL = "SELECT balance FROM users WHERE user_id = $1"
+INSERT_EVENT_SQL = (
+    "INSERT INTO events (user_id, event_type, ts_utc, meta)"
+    " SELECT $1::varchar, $2::varchar, $3::timestamptz, $4::text"
+    " WHERE EXISTS (SELECT 1 FROM users WHERE user_id = $1::varchar) RETURNING id"
+)
+EVENT_TYPE = re.compile(r"[A-Za-z0-9_.-]{1,100}")
+MAX_META_CHARS = 5000
 MAX_AMOUNT = 100_000
 MAX_REASON_CHARS = 100
 
@@ -70,6 +82,23 @@ def _earn_body(request: Request) -> tuple[int, str] | None:
 
 async def _keep_session(connection: asyncpg.Connection) -> None:
     """No per-release reset round trip: handlers here never change session state."""
+
+
+def _event_body(request: Request) -> tuple[str, str | None] | None:
+    body = request.json
+    if not isinstance(body, dict):
+        return None
+    event_type, meta = body.get("eventType"), body.get("meta")
+    if not isinstance(event_type, str) or not EVENT_TYPE.fullmatch(event_type):
+        return None
+    if meta is not None:
+        if not isinstance(meta, str) or len(meta) > MAX_META_CHARS:
+            return None
+        try:
+            jsonlib.loads(meta)
+        except ValueError:
+            return None
+    return event_type, meta
 
 
 def create_app() -> Sanic:
@@ -115,5 +144,35 @@ def create_app() -> Sanic:
                 INSERT_LEDGER_SQL, row["id"], amount, balance, reason, request_id, now
             )
         return json({"ok": True, "balance": balance}, headers={"X-Request-ID": request_id})
+
+    @app.get("/balance")
+    async def balance(request: Request) -> HTTPResponse:
+        request_id = str(uuid.uuid4())
+        subject = _bearer_subject(request, secret)
+        if subject is None:
+            return _error(401, "unauthorized", "Missing or invalid bearer token.", request_id)
+        async with app.ctx.pool.acquire() as conn:
+            balance = await conn.fetchval(BALANCE_SQL, subject)
+        if balance is None:
+            return _error(401, "unauthorized", "Unknown user.", request_id)
+        return json({"userId": subject, "balance": balance}, headers={"X-Request-ID": request_id})
+
+    @app.post("/event")
+    async def event(request: Request) -> HTTPResponse:
+        request_id = str(uuid.uuid4())
+        subject = _bearer_subject(request, secret)
+        if subject is None:
+            return _error(401, "unauthorized", "Missing or invalid bearer token.", request_id)
+        parsed = _event_body(request)
+        if parsed is None:
+            return _error(422, "validation_error", "eventType or meta is invalid.", request_id)
+        event_type, meta = parsed
+        async with app.ctx.pool.acquire() as conn:
+            event_id = await conn.fetchval(
+                INSERT_EVENT_SQL, subject, event_type, datetime.now(timezone.utc), meta
+            )
+        if event_id is None:
+            return _error(401, "unauthorized", "Unknown user.", request_id)
+        return json({"ok": True, "eventId": event_id}, headers={"X-Request-ID": request_id})
 
     return app

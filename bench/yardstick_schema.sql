@@ -16,3 +16,11 @@ CREATE TABLE wallet_ledger (
     ts TIMESTAMPTZ NOT NULL
 );
 CREATE INDEX idx_wallet_ledger_user_ts ON wallet_ledger (user_id, ts);
+CREATE TABLE events (
+    id BIGSERIAL PRIMARY KEY,
+    user_id VARCHAR(255) NOT NULL,
+    event_type VARCHAR(255) NOT NULL,
+    ts_utc TIMESTAMPTZ NOT NULL,
+    meta TEXT
+);
+CREATE INDEX idx_events_user_time ON events (user_id, ts_utc);

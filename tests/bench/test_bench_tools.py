@@ -17,7 +17,7 @@ def test_yardstick_app_builds_with_its_routes(monkeypatch: pytest.MonkeyPatch) -
     app = create_app()
 
     routes = {route.path.strip("/") for route in app.router.routes}
-    assert {"earn", "health"} <= routes
+    assert {"earn", "balance", "event", "health"} <= routes
 
 
 def test_database_url_is_pointed_at_another_database() -> None:
@@ -38,17 +38,17 @@ def test_token_table_is_a_lua_array_of_one_jwt_per_user(tmp_path: Path) -> None:
     assert len(lines) == 5 and all(line.count(".") == 2 for line in lines[1:4])
 
 
-def test_service_runs_the_mix_and_both_apps_the_earn_and_hot_row_scenarios() -> None:
+def test_scenarios_cover_each_connection_level_and_one_hot_row() -> None:
     args = parse_args(["--connections", "64,256"])
 
-    service = scenarios("service", args.users, args.connections)
-    yardstick = scenarios("yardstick", args.users, args.connections)
+    planned = scenarios(args.users, args.connections)
 
-    assert [(s.name, s.connections) for s in yardstick] == [
-        ("earn", 64), ("earn", 256), ("hot-row", 64)
+    assert [(s.name, s.connections) for s in planned] == [
+        ("earn", 64), ("earn", 256), ("mix", 64), ("mix", 256), ("hot-row", 64), ("balance", 64)
     ]
-    assert {s.name for s in service} == {"earn", "mix", "hot-row"}
-    assert [s.users for s in yardstick if s.name == "hot-row"] == [1]
+    mix = planned[2]
+    assert (mix.earn, mix.balance, mix.event, mix.users) == (0.6, 0.3, 0.1, 10_000)
+    assert [s.users for s in planned if s.name == "hot-row"] == [1]
     assert LUA_SCRIPT.exists()
 
 
