@@ -88,6 +88,8 @@ def run_app(app: str, args: argparse.Namespace, secret: str, tokens: Path, work:
         results = []
         try:
             for scenario in scenarios(args.users, args.connections):
+                if args.scenarios and scenario.name not in args.scenarios:
+                    continue
                 result = measure(app, server.base_url, server.process.pid,
                                  lambda: pg.backend_pids(database), scenario, tokens,
                                  args.warmup, args.duration, args.threads)
@@ -128,17 +130,25 @@ def format_row(m: Measurement) -> str:
             f" {m.wrk_cpu_us_per_request:>7.0f} {m.load_after[0]:>5.2f}")
 
 
-def ratios(results: list[Measurement]) -> dict[str, float]:
-    by_key = {(m.app, m.scenario, m.connections): m.requests_per_s for m in results}
-    found = {}
-    for (app, scenario, connections), rate in by_key.items():
+# Throughput of failing requests says nothing: no ratio when either side errs this often.
+MAX_ERROR_RATE_FOR_RATIO = 0.01
+
+
+def ratios(results: list[Measurement]) -> dict[str, float | None]:
+    """service/yardstick requests/s per scenario and level; None when either side erred."""
+    by_key = {(m.app, m.scenario, m.connections): m for m in results}
+    found: dict[str, float | None] = {}
+    for (app, scenario, connections), service in by_key.items():
         yardstick = by_key.get(("yardstick", scenario, connections))
-        if app == "service" and yardstick:
-            found[f"{scenario}@{connections}"] = round(rate / yardstick, 3)
+        if app != "service" or yardstick is None:
+            continue
+        clean = max(service.error_rate, yardstick.error_rate) <= MAX_ERROR_RATE_FOR_RATIO
+        ratio = service.requests_per_s / yardstick.requests_per_s if clean else None
+        found[f"{scenario}@{connections}"] = None if ratio is None else round(ratio, 3)
     return found
 
 
-def print_report(results: list[Measurement], found_ratios: dict[str, float],
+def print_report(results: list[Measurement], found_ratios: dict[str, float | None],
                  alone: dict[str, float]) -> None:
     print("\n" + HEADER)
     print("-" * len(HEADER))
@@ -151,16 +161,21 @@ def print_report(results: list[Measurement], found_ratios: dict[str, float],
         print(f"PostgreSQL alone, same transaction via pgbench ({alone['clients']} clients):"
               f" {alone['tps']:.0f} tx/s, mean latency {alone['latency_avg_ms']:.1f} ms")
     for key, ratio in found_ratios.items():
+        if ratio is None:
+            print(f"service/yardstick {key}: n/a (over {MAX_ERROR_RATE_FOR_RATIO:.0%} errors)")
+            continue
         verdict = "meets" if ratio >= TARGET_RATIO else "BELOW"
         print(f"service/yardstick {key}: {ratio:.2f}x ({verdict} the {TARGET_RATIO}x target)")
     for m in results:
         if m.app == "service" and m.scenario == "earn" and m.connections == 64:
             verdict = "meets" if m.p95_ms < TARGET_P95_MS else "MISSES"
+            if m.error_rate > MAX_ERROR_RATE_FOR_RATIO:
+                verdict = "n/a: errors"
             print(f"service /earn p95 at 64 connections: {m.p95_ms:.1f} ms ({verdict} the"
                   f" {TARGET_P95_MS:.0f} ms target)")
 
 
-def write_json(results: list[Measurement], found_ratios: dict[str, float],
+def write_json(results: list[Measurement], found_ratios: dict[str, float | None],
                alone: dict[str, float], args: argparse.Namespace) -> Path:
     stamp = datetime.now(timezone.utc)
     RESULTS_DIR.mkdir(exist_ok=True)
@@ -184,6 +199,8 @@ def write_json(results: list[Measurement], found_ratios: dict[str, float],
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", choices=["service", "yardstick"], help="run one app only")
+    parser.add_argument("--scenarios", type=lambda s: set(s.split(",")), default=None,
+                        help="comma-separated subset of earn,mix,hot-row,balance (default all)")
     parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument("--connections", type=lambda s: [int(c) for c in s.split(",")],
                         default=[64, 256], help="comma-separated levels (default 64,256)")
