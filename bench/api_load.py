@@ -95,7 +95,7 @@ def run_app(app: str, args: argparse.Namespace, secret: str, tokens: Path, work:
                                  args.warmup, args.duration, args.threads)
                 print("  " + format_row(result), flush=True)
                 results.append(result)
-                if args.profile and scenario.name in ("earn", "mix"):
+                if args.profile and scenario.name != "hot-row":
                     profile(app, server.process.pid, server.base_url, scenario, tokens, args)
         finally:
             stop_server(server)
@@ -199,7 +199,7 @@ def write_json(results: list[Measurement], found_ratios: dict[str, float | None]
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", choices=["service", "yardstick"], help="run one app only")
-    parser.add_argument("--scenarios", type=lambda s: set(s.split(",")), default=None,
+    parser.add_argument("--scenarios", type=lambda s: sorted(s.split(",")), default=None,
                         help="comma-separated subset of earn,mix,hot-row,balance (default all)")
     parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument("--connections", type=lambda s: [int(c) for c in s.split(",")],
@@ -212,7 +212,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--pgbench-clients", type=int, default=32,
                         help="clients for the PostgreSQL-alone pgbench run (0: skip it)")
     parser.add_argument("--profile", action="store_true",
-                        help="after each earn and mix scenario, one more run under py-spy; prints"
+                        help="after each scenario but hot-row, one more run under py-spy; prints"
                              " where the server's CPU goes and keeps bench/results/profile-*.txt")
     parser.add_argument("--profile-top", type=int, default=25, help="rows per profile section")
     return parser.parse_args(argv)
