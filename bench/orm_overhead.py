@@ -90,11 +90,21 @@ def _tortoise_operations() -> dict[str, Operation]:
                                       reason="bench", request_id="r", ts=datetime.now(UTC))
         return user.balance + 1
 
+    async def earn_raw_sql(user_id: str) -> int:
+        # Tortoise's transaction and connection wrapper, but no query builder or model objects.
+        async with in_transaction() as connection:
+            _, rows = await connection.execute_query(LOCK_USER_SQL, [user_id])
+            balance = rows[0]["balance"] + 1
+            await connection.execute_query(UPDATE_BALANCE_SQL, [balance, rows[0]["id"]])
+            await connection.execute_query(INSERT_LEDGER_SQL, [rows[0]["id"], 1, balance, "bench",
+                                                               "r", datetime.now(UTC)])
+        return balance
+
     async def read_user(user_id: str) -> object:
         return await User.get_or_none(user_id=user_id)
 
     return {"tortoise earn txn (save)": earn, "tortoise earn txn (F update)": earn_f_update,
-            "tortoise user read": read_user}
+            "tortoise earn txn (raw SQL)": earn_raw_sql, "tortoise user read": read_user}
 
 
 async def _run(url: str, args: argparse.Namespace) -> list[tuple[str, dict]]:
@@ -112,6 +122,7 @@ async def _run(url: str, args: argparse.Namespace) -> list[tuple[str, dict]]:
             ("raw earn txn", raw["raw earn txn"]),
             ("tortoise earn txn (save)", orm["tortoise earn txn (save)"]),
             ("tortoise earn txn (F update)", orm["tortoise earn txn (F update)"]),
+            ("tortoise earn txn (raw SQL)", orm["tortoise earn txn (raw SQL)"]),
             ("raw user read, no pool reset", lean["raw user read"]),
             ("raw user read", raw["raw user read"]),
             ("tortoise user read", orm["tortoise user read"]),
