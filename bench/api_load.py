@@ -27,10 +27,13 @@ import argparse
 import json
 import os
 import secrets
+import subprocess
 import sys
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
+
+import asyncpg
 
 from bench import pg_database as pg
 from bench.pg_alone import pgbench_earn
@@ -71,8 +74,9 @@ def server_env(database_url: str, jwt_secret: str, workers: int, pool_max: int) 
 
 
 def run_app(app: str, args: argparse.Namespace, secret: str, tokens: Path, work: Path,
-            has_service: bool) -> tuple[list[Measurement], dict[str, float]]:
-    """All of one app's scenarios on its own fresh database; for the yardstick also pgbench."""
+            has_service: bool, results: list[Measurement]) -> dict[str, float]:
+    """All of one app's scenarios on its own fresh database, appended to `results` as they
+    finish; for the yardstick also pgbench, whose figures are returned."""
     database = pg.new_database_name(app)
     print(f"[{app}] database {database}")
     url = pg.create_database(database)
@@ -85,7 +89,6 @@ def run_app(app: str, args: argparse.Namespace, secret: str, tokens: Path, work:
         pg.seed_users(url, args.users)
         factory = SERVICE_FACTORY if app == "service" else YARDSTICK_FACTORY
         server = start_server(app, factory, args.workers, env, work)
-        results = []
         try:
             for scenario in scenarios(args.users, args.connections):
                 if args.scenarios and scenario.name not in args.scenarios:
@@ -100,10 +103,10 @@ def run_app(app: str, args: argparse.Namespace, secret: str, tokens: Path, work:
         finally:
             stop_server(server)
         if app != "yardstick" or args.pgbench_clients == 0:
-            return results, {}
+            return {}
         alone = pgbench_earn(url, args.users, args.pgbench_clients, args.duration)
         print(f"  postgres alone (pgbench, {args.pgbench_clients} clients): {alone}", flush=True)
-        return results, alone
+        return alone
     finally:
         pg.drop_database(database)
 
@@ -209,7 +212,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2, help="Sanic worker processes")
     parser.add_argument("--pool-max", type=int, default=20, help="DB connections per worker")
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (they share the CPUs)")
-    parser.add_argument("--pgbench-clients", type=int, default=32,
+    parser.add_argument("--pgbench-clients", type=int, default=16,
                         help="clients for the PostgreSQL-alone pgbench run (0: skip it)")
     parser.add_argument("--profile", action="store_true",
                         help="after each scenario but hot-row, one more run under py-spy; prints"
@@ -231,17 +234,23 @@ def main(argv: list[str] | None = None) -> None:
           f"warmup={args.warmup}s duration={args.duration}s workers={args.workers}")
     results: list[Measurement] = []
     alone: dict[str, float] = {}
+    failures: list[str] = []
     with tempfile.TemporaryDirectory(prefix="bench-api-") as work_dir:
         work = Path(work_dir)
         tokens = work / "tokens.lua"
         pg.write_token_table(tokens, secret, args.users)
         for app in apps:
-            measured, extra = run_app(app, args, secret, tokens, work, has_service)
-            results += measured
-            alone = alone or extra
+            try:
+                alone = run_app(app, args, secret, tokens, work, has_service, results) or alone
+            except (RuntimeError, OSError, subprocess.SubprocessError, asyncpg.PostgresError) as e:
+                # One app failing (say PostgreSQL out of connections) still reports the other.
+                failures.append(f"{app}: {e}")
+                print(f"[{app}] FAILED: {e}", flush=True)
     found_ratios = ratios(results)
     print_report(results, found_ratios, alone)
     print(f"\nresults written to {write_json(results, found_ratios, alone, args)}")
+    if failures:
+        sys.exit("failed: " + "; ".join(failures))
 
 
 if __name__ == "__main__":

@@ -3,11 +3,13 @@
 py-spy is a developer tool, not a project dependency: `.venv/bin/pip install py-spy`.
 Summarise an existing raw (collapsed-stack) profile:
 
-    .venv/bin/python -m bench.profiling bench/results/profile-service-earn.txt
+    .venv/bin/python -m bench.profiling bench/results/profile-service-earn-c64.txt
+    .venv/bin/python -m bench.profiling FILE --focus authenticate,apply_change,Connection.reset
 """
 
 from __future__ import annotations
 
+import argparse
 import re
 import shutil
 import subprocess
@@ -103,6 +105,30 @@ def summarise(raw_profile: Path, top: int = 25) -> str:
     ])
 
 
+def focus(raw_profile: Path, names: list[str]) -> str:
+    """Inclusive share of busy samples under any frame whose function name contains each name."""
+    under: Counter[str] = Counter()
+    total = 0
+    for line in raw_profile.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not count_text.isdigit():
+            continue
+        total += int(count_text)
+        functions = [function for function, _ in _frame_names(stack)]
+        for name in names:
+            if any(name in function for function in functions):
+                under[name] += int(count_text)
+    return "\n".join(f"  {100 * under[name] / max(total, 1):5.1f}  under {name}" for name in names)
+
+
 if __name__ == "__main__":
-    for argument in sys.argv[1:]:
-        print(summarise(Path(argument)))
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("profiles", nargs="+", type=Path, help="py-spy raw (collapsed) files")
+    parser.add_argument("--focus", help="comma-separated function names: inclusive % of each")
+    parser.add_argument("--top", type=int, default=25)
+    args = parser.parse_args()
+    for profile_path in args.profiles:
+        if args.focus:
+            print(f"{profile_path.name}:\n{focus(profile_path, args.focus.split(','))}")
+        else:
+            print(summarise(profile_path, args.top))

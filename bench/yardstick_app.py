@@ -111,8 +111,10 @@ def create_app() -> Sanic:
 
     @app.before_server_start
     async def open_pool(app: Sanic) -> None:
+        # Grows on demand like the service's Tortoise pool (minsize 1): PostgreSQL's
+        # connection slots are shared with everything else on the box.
         app.ctx.pool = await asyncpg.create_pool(
-            dsn, min_size=pool_max, max_size=pool_max, reset=_keep_session
+            dsn, min_size=1, max_size=pool_max, reset=_keep_session
         )
 
     @app.after_server_stop
