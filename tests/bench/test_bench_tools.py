@@ -65,18 +65,19 @@ def test_profile_summary_splits_busy_samples_by_package(tmp_path: Path) -> None:
     assert "75.0  asyncpg" in summary and "25.0  jwt" in summary
 
 
-def _measured(app: str, requests_per_s: float, error_rate: float) -> Measurement:
+def _measured(app: str, requests_per_s: float, error_rate: float, cpu: float = 1) -> Measurement:
     return Measurement(
         scenario="earn", app=app, connections=64, users=10, duration_s=1, requests=1,
         requests_per_s=requests_per_s, p50_ms=1, p95_ms=1, p99_ms=1, max_ms=1, errors=0,
-        error_rate=error_rate, server_cpu_us_per_request=1, postgres_cpu_us_per_request=1,
-        wrk_cpu_us_per_request=1, load_before=(0, 0, 0), load_after=(0, 0, 0),
+        error_rate=error_rate, server_cpu_us_per_request=cpu, postgres_cpu_us_per_request=cpu,
+        wrk_cpu_us_per_request=0, load_before=(0, 0, 0), load_after=(0, 0, 0),
     )
 
 
 def test_ratio_is_service_over_yardstick_and_withheld_when_requests_fail() -> None:
-    clean = ratios([_measured("service", 900, 0.0), _measured("yardstick", 1000, 0.0)])
+    clean = ratios([_measured("service", 900, 0.0, cpu=400), _measured("yardstick", 1000, 0.0,
+                                                                           cpu=100)])
     failing = ratios([_measured("service", 4000, 1.0), _measured("yardstick", 1000, 0.0)])
 
-    assert clean == {"earn@64": 0.9}
+    assert clean == {"earn@64": {"throughput": 0.9, "cpu_cost": 0.25}}
     assert failing == {"earn@64": None}
