@@ -18,7 +18,9 @@ import json as jsonlib
 import os
 import re
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
+from functools import wraps
 
 import asyncpg
 import jwt
@@ -42,6 +44,7 @@ INSERT_EVENT_SQL = (
 EVENT_TYPE = re.compile(r"[A-Za-z0-9_.-]{1,100}")
 MAX_META_CHARS = 5000
 MAX_AMOUNT = 100_000
+AuthedHandler = Callable[[Request, str, str], Awaitable[HTTPResponse]]
 MAX_REASON_CHARS = 100
 
 
@@ -51,6 +54,10 @@ def _error(status: int, code: str, message: str, request_id: str) -> HTTPRespons
         headers["WWW-Authenticate"] = "Bearer"
     body = {"error": code, "message": message, "requestId": request_id}
     return json(body, status=status, headers=headers)
+
+
+def _unknown_user(request_id: str) -> HTTPResponse:
+    return _error(401, "unauthorized", "The token's user does not exist.", request_id)
 
 
 def _bearer_subject(request: Request, secret: str) -> str | None:
@@ -125,12 +132,22 @@ def create_app() -> Sanic:
     async def health(request: Request) -> HTTPResponse:
         return json({"status": "ok"})
 
+    def bearer(handler: AuthedHandler) -> Callable[[Request], Awaitable[HTTPResponse]]:
+        """401 unless the token verifies; the handler gets the subject and a request id."""
+
+        @wraps(handler)
+        async def authenticated(request: Request) -> HTTPResponse:
+            request_id = str(uuid.uuid4())
+            subject = _bearer_subject(request, secret)
+            if subject is None:
+                return _error(401, "unauthorized", "Missing or invalid bearer token.", request_id)
+            return await handler(request, subject, request_id)
+
+        return authenticated
+
     @app.post("/earn")
-    async def earn(request: Request) -> HTTPResponse:
-        request_id = str(uuid.uuid4())
-        subject = _bearer_subject(request, secret)
-        if subject is None:
-            return _error(401, "unauthorized", "Missing or invalid bearer token.", request_id)
+    @bearer
+    async def earn(request: Request, subject: str, request_id: str) -> HTTPResponse:
         parsed = _earn_body(request)
         if parsed is None:
             return _error(422, "validation_error", "amount or reason is invalid.", request_id)
@@ -138,7 +155,7 @@ def create_app() -> Sanic:
         async with app.ctx.pool.acquire() as conn, conn.transaction():
             row = await conn.fetchrow(LOCK_USER_SQL, subject)
             if row is None:
-                return _error(401, "unauthorized", "Unknown user.", request_id)
+                return _unknown_user(request_id)
             balance = row["balance"] + amount
             await conn.execute(UPDATE_BALANCE_SQL, balance, row["id"])
             now = datetime.now(timezone.utc)
@@ -148,23 +165,17 @@ def create_app() -> Sanic:
         return json({"ok": True, "balance": balance}, headers={"X-Request-ID": request_id})
 
     @app.get("/balance")
-    async def balance(request: Request) -> HTTPResponse:
-        request_id = str(uuid.uuid4())
-        subject = _bearer_subject(request, secret)
-        if subject is None:
-            return _error(401, "unauthorized", "Missing or invalid bearer token.", request_id)
+    @bearer
+    async def balance(request: Request, subject: str, request_id: str) -> HTTPResponse:
         async with app.ctx.pool.acquire() as conn:
             balance = await conn.fetchval(BALANCE_SQL, subject)
         if balance is None:
-            return _error(401, "unauthorized", "Unknown user.", request_id)
+            return _unknown_user(request_id)
         return json({"userId": subject, "balance": balance}, headers={"X-Request-ID": request_id})
 
     @app.post("/event")
-    async def event(request: Request) -> HTTPResponse:
-        request_id = str(uuid.uuid4())
-        subject = _bearer_subject(request, secret)
-        if subject is None:
-            return _error(401, "unauthorized", "Missing or invalid bearer token.", request_id)
+    @bearer
+    async def event(request: Request, subject: str, request_id: str) -> HTTPResponse:
         parsed = _event_body(request)
         if parsed is None:
             return _error(422, "validation_error", "eventType or meta is invalid.", request_id)
@@ -174,7 +185,7 @@ def create_app() -> Sanic:
                 INSERT_EVENT_SQL, subject, event_type, datetime.now(timezone.utc), meta
             )
         if event_id is None:
-            return _error(401, "unauthorized", "Unknown user.", request_id)
+            return _unknown_user(request_id)
         return json({"ok": True, "eventId": event_id}, headers={"X-Request-ID": request_id})
 
     return app
