@@ -38,6 +38,11 @@ lock:
 clean:
 	rm -rf $(VENV) .pytest_cache
 
+# Load benchmark of the wallet API against the hand-written yardstick (needs wrk + PostgreSQL).
+.PHONY: bench
+bench: install
+	$(PY) -m bench.api_load $(BENCH_ARGS)
+
 # Airflow 3 on this machine, no Docker: `airflow standalone` (api-server with the UI, scheduler,
 # dag-processor, triggerer) on the repo's dags/ and plugins/, SQLite metadata in data/airflow.
 # UI and REST API: http://localhost:$(AIRFLOW_PORT), loopback only (every visitor is admin).

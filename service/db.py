@@ -43,6 +43,13 @@ def sqlite_path(database_url: str) -> str:
     return rest.removeprefix("//")
 
 
+async def keep_session_state(connection: Any) -> None:
+    """asyncpg's pool reset for connections returned to the pool: nothing beyond its built-in
+    rollback of an open transaction. The default also runs `SELECT pg_advisory_unlock_all();
+    CLOSE ALL; UNLISTEN *; RESET ALL` -- one more round trip on every release, for session
+    state (advisory locks, cursors, LISTEN, SET) this service never creates."""
+
+
 def connection_config(database_url: str, pool_max: int = 20) -> dict[str, Any]:
     if dialect_of(database_url) == "sqlite":
         path = sqlite_path(database_url)
@@ -69,6 +76,7 @@ def connection_config(database_url: str, pool_max: int = 20) -> dict[str, Any]:
             "database": parts.path.lstrip("/") or "postgres",
             "minsize": 1,
             "maxsize": pool_max,
+            "reset": keep_session_state,
             **query,
         },
     }
