@@ -48,7 +48,7 @@ class ProofRequired(Unauthorized):
 
 class MalformedJson(DomainError):
     status = 400
-    code = "invalid_json"
+    code = "malformed_json"
 
 
 class PostbackTooLarge(DomainError):
