@@ -3,8 +3,8 @@
 A retry is the same body (by SHA-256) within `DEDUPE_WINDOW` of the first receipt; it gets the
 first postback's ids back and stores nothing. Two copies arriving at the same moment must still
 make one row, so the look-up and the insert run under a lock on the digest: a PostgreSQL
-transaction-scoped advisory lock (other digests are not blocked), and on SQLite the connection's
-own transaction lock, which already runs one write transaction at a time.
+transaction-scoped advisory lock (other digests are not blocked), and on SQLite the database's
+write lock taken up front (SQLite runs one write transaction at a time anyway).
 """
 
 from __future__ import annotations
@@ -36,6 +36,10 @@ def advisory_lock_key(digest: str) -> int:
 async def _lock_digest(conn: BaseDBAsyncClient, digest: str) -> None:
     if conn.capabilities.dialect == "postgres":
         await conn.execute_query("SELECT pg_advisory_xact_lock($1)", [advisory_lock_key(digest)])
+    else:
+        # Take SQLite's write lock before reading (what BEGIN IMMEDIATE does): another worker
+        # process waits for it here (busy timeout) instead of failing its commit on a stale read.
+        await conn.execute_query("UPDATE raw_postbacks SET processed = processed WHERE 0")
 
 
 async def _event_of(first: RawPostback, postback: Postback, conn: BaseDBAsyncClient) -> int | None:
