@@ -90,7 +90,13 @@ def migrations_location(database_url: str) -> Path:
 async def init_orm(database_url: str, pool_max: int = 20) -> None:
     # Sanic handles requests in tasks that do not inherit the listener's context, so the ORM
     # context must be reachable process-wide (Tortoise 1.x keeps it in a context variable).
-    await Tortoise.init(config=tortoise_config(database_url, pool_max), _enable_global_fallback=True)
+    context = await Tortoise.init(
+        config=tortoise_config(database_url, pool_max), _enable_global_fallback=True
+    )
+    # Open the connection now: Tortoise's SQLite client opens it lazily inside its connection
+    # lock, and a request cancelled (client gone) while it opens leaves that lock held forever.
+    for name in context.connections.db_config:
+        await context.connections.get(name).execute_query("SELECT 1")
 
 
 async def close_orm() -> None:

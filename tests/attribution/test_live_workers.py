@@ -91,3 +91,10 @@ async def test_identical_postbacks_across_two_workers_make_one_row(server, db_ur
         assert await RawPostback.all().count() == 1 and await Event.all().count() == 1
     finally:
         await Tortoise.close_connections()
+
+
+def test_several_workers_without_redis_warn_loudly_in_development(live_server, db_url):
+    if not db_url.startswith("sqlite"):
+        pytest.skip("one dialect is enough for a start-up warning")
+    server = live_server(db_url, workers=2)
+    assert "RATE LIMITS ARE PER WORKER" in server.log()
