@@ -37,3 +37,8 @@ lock:
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# Regenerate postman_collection.json from the app's /openapi.json (a test fails when it is stale).
+.PHONY: postman
+postman: install
+	$(PY) tools/make_postman.py

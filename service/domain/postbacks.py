@@ -229,7 +229,7 @@ def parse_postback(body: bytes) -> Postback:
             raise _invalid("event_time", "must be a string like 2025-11-12 18:00:00.000")
         try:
             event_time = parse_event_time(raw_time.strip())
-        except ValueError:
+        except (ValueError, OverflowError):  # Overflow: e.g. 0001-01-01T00:00:00+01:00
             raise _invalid(
                 "event_time", "must be YYYY-MM-DD HH:MM:SS[.sss] (UTC) or ISO 8601"
             ) from None

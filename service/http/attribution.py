@@ -12,6 +12,7 @@ from sanic_ext.extensions.openapi.definitions import Parameter
 from service.domain import deeplinks, postbacks
 from service.domain.postback_store import store_postback
 from service.http.attribution_schemas import (
+    SIGNATURE_HEADER_SCHEMA,
     TRACK_QUERY_SCHEMA,
     AppsFlyerPostback,
     PostbackResponse,
@@ -33,7 +34,7 @@ _DOCUMENTED_TRACK_PARAMS = (
 
 
 def _track_parameters(handler):  # type: ignore[no-untyped-def]
-    for name in reversed(_DOCUMENTED_TRACK_PARAMS):
+    for name in _DOCUMENTED_TRACK_PARAMS:
         handler = openapi.parameter(
             parameter=Parameter(name, schema=TRACK_QUERY_SCHEMA, location="query", required=False)
         )(handler)
@@ -85,7 +86,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
 @openapi.parameter(
     parameter=Parameter(
         "X-AF-Signature",
-        schema={"type": "string"},
+        schema=SIGNATURE_HEADER_SCHEMA,
         location="header",
         required=False,
         description="Lowercase hex HMAC-SHA256 of the raw body with AF_SECRET (`sha256=` prefix allowed)",

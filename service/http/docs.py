@@ -15,6 +15,7 @@ from sanic.response import HTTPResponse, json, redirect
 from sanic_ext import openapi
 from sanic_ext.extensions.openapi.builders import SpecificationBuilder
 from sanic_ext.extensions.openapi.definitions import Component, Parameter, Response
+from sanic_ext.extensions.openapi.types import Schema
 
 from service.http.schemas import ErrorResponse
 
@@ -26,18 +27,30 @@ _ERROR_DESCRIPTIONS = {
     401: "Missing or invalid bearer token",
     403: "Forbidden",
     409: "Conflict",
-    413: "Body over the size limit",
+    413: "Body, URL or headers over the size limit",
     422: "Validation failed (details name the field)",
     429: "Rate limited",
     503: "Database unreachable",
 }
 
 
+def _query_schema(prop: dict[str, Any]) -> Schema:
+    """Pydantic's JSON schema of one query field as OpenAPI 3.0: a query value is never null.
+
+    Wrapped in Schema because sanic-ext would turn a plain dict into an object schema.
+    """
+    alternatives = [s for s in prop.get("anyOf", ()) if s.get("type") != "null"]
+    if len(alternatives) == 1:
+        rest = {k: v for k, v in prop.items() if k != "anyOf"}
+        prop = {**rest, **alternatives[0]}
+    return Schema(**{k: v for k, v in prop.items() if k != "default" or v is not None})
+
+
 def query_parameters(model: type[BaseModel]) -> list[Parameter]:
     schema = model.model_json_schema()
     required = set(schema.get("required", []))
     return [
-        Parameter(name, schema=prop, location="query", required=name in required)
+        Parameter(name, schema=_query_schema(prop), location="query", required=name in required)
         for name, prop in schema["properties"].items()
     ]
 
@@ -66,7 +79,8 @@ def documented(
             status=code,
             description=_ERROR_DESCRIPTIONS[code],
         )
-        for code in errors
+        # Any route answers 413 to an over-long URL or header block, so every route says so.
+        for code in sorted({*errors, 413})
     ]
     kwargs: dict[str, Any] = {"summary": summary, "tag": tag, "response": responses}
     if body is not None:

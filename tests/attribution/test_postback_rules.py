@@ -153,6 +153,7 @@ def test_non_json_is_400(body):
     (b'{"event_name": "install", "appsflyer_id": "a", "event_time": "yesterday"}', "event_time"),
     (b'{"event_name": "install", "appsflyer_id": "a", "event_time": "2025-02-30 10:00:00"}', "event_time"),
     (b'{"event_name": "install", "appsflyer_id": "a", "event_time": 1731434400}', "event_time"),
+    (b'{"event_name": "install", "appsflyer_id": "a", "event_time": "0001-01-01T00:00:00+01:00"}', "event_time"),
     (b'{"event_name": "install", "appsflyer_id": "a", "event_revenue_usd": "lots"}', "event_revenue_usd"),
     (b'{"event_name": "install", "appsflyer_id": "a", "event_revenue_usd": true}', "event_revenue_usd"),
     (b'{"event_name": "install", "appsflyer_id": "a", "event_revenue_usd": 1e999}', "event_revenue_usd"),
