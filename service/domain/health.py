@@ -20,12 +20,15 @@ class DatabaseHealth:
     events: int | None
 
 
+async def _count_rows() -> DatabaseHealth:
+    return DatabaseHealth(connected=True, users=await User.all().count(), events=await Event.all().count())
+
+
 async def database_health() -> DatabaseHealth:
     try:
-        async with asyncio.timeout(PROBE_TIMEOUT_SECONDS):
-            users = await User.all().count()
-            events = await Event.all().count()
-    except Exception as exc:  # any driver or network failure means "unreachable"
-        log.warning("database health probe failed: %s", exc)
+        # Shielded: on timeout the probe finishes in the background instead of being cancelled
+        # half-way through (re)connecting, which would leave the connection unusable.
+        return await asyncio.wait_for(asyncio.shield(_count_rows()), PROBE_TIMEOUT_SECONDS)
+    except Exception as exc:  # any driver or network failure, or the timeout: "unreachable"
+        log.warning("database health probe failed: %r", exc)
         return DatabaseHealth(connected=False, users=None, events=None)
-    return DatabaseHealth(connected=True, users=users, events=events)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from sanic_ext.extensions.openapi.types import Schema
 
 from service.domain.deeplinks import MAX_CHARS
 from service.domain.postbacks import MAX_EVENT_NAME_CHARS, MAX_USER_ID_CHARS
+from service.http.docs import JsonSchema
 
 
 class TrackResponse(BaseModel):
@@ -70,6 +70,5 @@ class PostbackResponse(BaseModel):
     )
 
 
-# A Schema instance, not a dict: sanic-ext would turn a dict into an object schema.
-TRACK_QUERY_SCHEMA = Schema(type="string", maxLength=MAX_CHARS)
-SIGNATURE_HEADER_SCHEMA = Schema(type="string")
+TRACK_QUERY_SCHEMA = JsonSchema({"type": "string", "maxLength": MAX_CHARS})
+SIGNATURE_HEADER_SCHEMA = JsonSchema({"type": "string"})

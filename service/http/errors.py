@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from typing import Any
 
-from sanic import Request, Sanic
+from sanic import Request
 from sanic.exceptions import SanicException
 from sanic.handlers import ErrorHandler
 from sanic.response import HTTPResponse, json
 
+from service.db import is_database_unavailable
 from service.domain.errors import DomainError
 from service.http.middleware import add_standard_headers, request_id_of
 
@@ -39,6 +41,8 @@ class MalformedJson(DomainError):
 
 
 class PayloadTooLarge(DomainError):
+    """For routes with a tighter limit than the global 1 MiB (e.g. postbacks, 64 KiB)."""
+
     status = 413
     code = "payload_too_large"
 
@@ -79,6 +83,12 @@ class JsonErrorHandler(ErrorHandler):
     """Renders every exception as the JSON envelope; unexpected ones are logged as bugs."""
 
     def default(self, request: Request, exception: Exception) -> HTTPResponse:
+        response = self._render(request, exception)
+        if response.status < 500 and request is not None:
+            log.info("%s %s -> %d", request.method, request.path, response.status)
+        return response
+
+    def _render(self, request: Request, exception: Exception) -> HTTPResponse:
         if isinstance(exception, DomainError):
             return error_response(
                 request, exception.status, exception.code, exception.message, exception.details
@@ -90,9 +100,16 @@ class JsonErrorHandler(ErrorHandler):
             message = str(exception) or "Request failed"
             headers = {k: str(v) for k, v in (getattr(exception, "headers", None) or {}).items()}
             return error_response(request, status, _sanic_code(exception), message, headers=headers)
+        if isinstance(exception, asyncio.CancelledError):
+            # The client went away (Sanic's RequestCancelled); nobody will read this response.
+            log.info("request cancelled by the client")
+            return error_response(request, 503, "request_cancelled", "The request was cancelled")
+        if is_database_unavailable(exception):
+            log.warning("database unavailable: %r", exception)
+            return error_response(
+                request, 503, "database_unavailable", "The database is unavailable; retry shortly",
+                headers={"Retry-After": "1"},
+            )
         log.error("unhandled exception", exc_info=exception)
         return error_response(request, 500, "internal_error", "An unexpected error occurred")
 
-
-def install_error_handler(app: Sanic) -> None:
-    app.error_handler = JsonErrorHandler()
