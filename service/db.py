@@ -98,8 +98,12 @@ async def init_orm(database_url: str, pool_max: int = 20) -> None:
     )
     # Open the connection now: Tortoise's SQLite client opens it lazily inside its connection
     # lock, and a request cancelled (client gone) while it opens leaves that lock held forever.
+    # Best effort: a database that is down at start-up is reported by /health, not fatal.
     for name in context.connections.db_config:
-        await context.connections.get(name).execute_query("SELECT 1")
+        try:
+            await context.connections.get(name).execute_query("SELECT 1")
+        except Exception as exc:  # noqa: BLE001 - any driver or network failure
+            log.warning("database %s not reachable at start-up: %s", name, exc)
 
 
 async def warm_up(database_url: str) -> bool:
