@@ -61,7 +61,8 @@ ProofMethod = Literal["hmac", "push_token"]
 
 @dataclass(frozen=True)
 class Proof:
-    """How a postback proved where it came from. `verified` False only for dev's unsigned ones."""
+    """How a postback proved where it came from. `verified` False only for dev's unsigned ones;
+    `signature` is the verified HMAC as lowercase hex (prefix dropped), as stored."""
 
     verified: bool
     methods: tuple[ProofMethod, ...]
@@ -117,10 +118,10 @@ def verify_proof(
     token = _present(token_header) if push_token else None
     methods: list[ProofMethod] = []
     if signature is not None:
-        digest = signature[len(SIGNATURE_PREFIX) :] if signature.lower().startswith(
-            SIGNATURE_PREFIX
-        ) else signature
-        if not _same(sign(af_secret, body), digest.lower()):
+        if signature.lower().startswith(SIGNATURE_PREFIX):
+            signature = signature[len(SIGNATURE_PREFIX) :]
+        signature = signature.lower()
+        if not _same(sign(af_secret, body), signature):
             raise InvalidSignature("X-AF-Signature does not match the HMAC-SHA256 of the body")
         methods.append("hmac")
     if token is not None and push_token is not None:

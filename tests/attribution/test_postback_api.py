@@ -62,6 +62,8 @@ async def test_sha256_prefix_and_appsflyer_id_fallback(client):
     before = datetime.now(UTC)
     response = await post(client, body, {"X-AF-Signature": "sha256=" + sign(TEST_AF_SECRET, body)})
     assert response.status_code == 200, response.text
+    raw = await RawPostback.get(id=response.json()["postbackId"])
+    assert raw.signature == sign(TEST_AF_SECRET, body), "stored without the prefix"
     event = await Event.get(id=response.json()["eventId"])
     assert event.user_id == "1731434400000-0000001"
     assert before - timedelta(seconds=1) <= event.ts_utc <= datetime.now(UTC)

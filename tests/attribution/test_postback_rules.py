@@ -53,6 +53,7 @@ def test_signature_is_hmac_sha256_hex_of_the_raw_bytes():
 def test_valid_signature_forms_verify(header):
     result = proof(signature=header, required=True)
     assert result.verified and result.methods == ("hmac",)
+    assert result.signature == sign(SECRET, BODY), "stored as lowercase hex without prefix"
 
 
 def test_signature_of_reserialised_json_does_not_verify_raw_bytes():
