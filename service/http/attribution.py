@@ -20,7 +20,7 @@ from service.http.attribution_schemas import (
 )
 from service.http.auth import optional_user
 from service.http.docs import documented
-from service.http.ratelimit import rate_limited
+from service.http.ratelimit import Handler, rate_limited
 
 log = logging.getLogger("service.attribution")
 
@@ -33,7 +33,7 @@ _DOCUMENTED_TRACK_PARAMS = (
 )
 
 
-def _track_parameters(handler):  # type: ignore[no-untyped-def]
+def _track_parameters(handler: Handler) -> Handler:
     for name in _DOCUMENTED_TRACK_PARAMS:
         handler = openapi.parameter(
             parameter=Parameter(name, schema=TRACK_QUERY_SCHEMA, location="query", required=False)
