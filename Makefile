@@ -38,6 +38,11 @@ lock:
 clean:
 	rm -rf $(VENV) .pytest_cache
 
+# Load benchmark of the wallet API against the hand-written yardstick (needs wrk + PostgreSQL).
+.PHONY: bench
+bench: install
+	$(PY) -m bench.api_load $(BENCH_ARGS)
+
 # Regenerate postman_collection.json from the app's /openapi.json (a test fails when it is stale).
 .PHONY: postman
 postman: install

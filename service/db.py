@@ -43,6 +43,13 @@ def sqlite_path(database_url: str) -> str:
     return rest.removeprefix("//")
 
 
+async def keep_session_state(connection: Any) -> None:
+    """asyncpg's pool reset for connections returned to the pool: nothing beyond its built-in
+    rollback of an open transaction. The default also runs `SELECT pg_advisory_unlock_all();
+    CLOSE ALL; UNLISTEN *; RESET ALL` -- one more round trip on every release, for session
+    state (advisory locks, cursors, LISTEN, SET) this service never creates."""
+
+
 def connection_config(database_url: str, pool_max: int = 20) -> dict[str, Any]:
     if dialect_of(database_url) == "sqlite":
         path = sqlite_path(database_url)
@@ -69,6 +76,7 @@ def connection_config(database_url: str, pool_max: int = 20) -> dict[str, Any]:
             "database": parts.path.lstrip("/") or "postgres",
             "minsize": 1,
             "maxsize": pool_max,
+            "reset": keep_session_state,
             **query,
         },
     }
@@ -93,17 +101,7 @@ def migrations_location(database_url: str) -> Path:
 async def init_orm(database_url: str, pool_max: int = 20) -> None:
     # Sanic handles requests in tasks that do not inherit the listener's context, so the ORM
     # context must be reachable process-wide (Tortoise 1.x keeps it in a context variable).
-    context = await Tortoise.init(
-        config=tortoise_config(database_url, pool_max), _enable_global_fallback=True
-    )
-    # Open the connection now: Tortoise's SQLite client opens it lazily inside its connection
-    # lock, and a request cancelled (client gone) while it opens leaves that lock held forever.
-    # Best effort: a database that is down at start-up is reported by /health, not fatal.
-    for name in context.connections.db_config:
-        try:
-            await context.connections.get(name).execute_query("SELECT 1")
-        except Exception as exc:  # noqa: BLE001 - any driver or network failure
-            log.warning("database %s not reachable at start-up: %s", name, exc)
+    await Tortoise.init(config=tortoise_config(database_url, pool_max), _enable_global_fallback=True)
 
 
 async def warm_up(database_url: str) -> bool:
