@@ -7,8 +7,10 @@ ledger row.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
@@ -63,13 +65,18 @@ class BalanceChange:
     request_id: str | None = None
 
 
+def _ledger_row(user_pk: int, change: BalanceChange, balance: int) -> list:
+    """The ledger statements' parameters, in their column order."""
+    return [user_pk, change.delta, balance, change.reason, change.idempotency_key,
+            change.request_id, datetime.now(UTC)]
+
+
 async def apply_change(conn: BaseDBAsyncClient, user_id: str, change: BalanceChange) -> int:
     """Applies one change inside the caller's transaction `conn`; returns the new balance.
 
     Raises Unauthorized when no user has this id, InsufficientFunds when the balance would go
     below 0; either way nothing is written.
     """
-    now = datetime.now(UTC)
     if conn.capabilities.support_for_update:
         _, rows = await conn.execute_query(_POSTGRES_LOCK_USER, [user_id])
         if not rows:
@@ -77,11 +84,7 @@ async def apply_change(conn: BaseDBAsyncClient, user_id: str, change: BalanceCha
         user_pk, balance = rows[0]["id"], rows[0]["balance"] + change.delta
         if balance < 0:
             raise InsufficientFunds("The balance is lower than the amount")
-        await conn.execute_query(
-            _POSTGRES_SET_BALANCE_AND_LOG,
-            [user_pk, change.delta, balance, change.reason, change.idempotency_key,
-             change.request_id, now],
-        )
+        await conn.execute_query(_POSTGRES_SET_BALANCE_AND_LOG, _ledger_row(user_pk, change, balance))
         return balance
     _, rows = await conn.execute_query(_SQLITE_CHANGE_BALANCE, [change.delta, user_id, change.delta])
     if not rows:
@@ -90,15 +93,11 @@ async def apply_change(conn: BaseDBAsyncClient, user_id: str, change: BalanceCha
             raise unknown_user()
         raise InsufficientFunds("The balance is lower than the amount")
     user_pk, balance = rows[0]["id"], rows[0]["balance"]
-    await conn.execute_query(
-        _SQLITE_LOG_CHANGE,
-        [user_pk, change.delta, balance, change.reason, change.idempotency_key,
-         change.request_id, now],
-    )
+    await conn.execute_query(_SQLITE_LOG_CHANGE, _ledger_row(user_pk, change, balance))
     return balance
 
 
-async def _user_row(user_id: str) -> dict:
+async def _user_row(user_id: str) -> Mapping[str, Any]:
     conn = User._meta.db
     _, rows = await conn.execute_query(_USER_ROW[conn.capabilities.dialect], [user_id])
     if not rows:
