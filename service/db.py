@@ -22,8 +22,20 @@ Dialect = Literal["sqlite", "postgres"]
 MODEL_MODULES = ["service.models", "aerich.models"]
 APP_LABEL = "models"
 MIGRATIONS_ROOT = Path(__file__).resolve().parent.parent / "migrations"
-# A second worker process may hold SQLite's write lock for a moment; wait instead of failing.
-SQLITE_BUSY_TIMEOUT_MS = 10_000
+# How long a write waits for SQLite's database write lock held by another process (a second
+# worker, the pipeline, a migration) before failing with "database is locked" (503).
+# Inside one process writes are already serialised: Tortoise's SQLite client has one
+# connection and holds its asyncio lock for a whole transaction, so at most one writer per
+# process ever waits on the file lock, and an extra asyncio.Lock of ours would add nothing.
+# Across processes SQLite's busy handler is not fair: the waiter sleeps and re-polls (every
+# 100 ms after the first ~0.3 s) while the holder, with requests queued, takes the lock again
+# within a fraction of a millisecond of each COMMIT. On a loaded machine a waiter can lose many
+# polls in a row, bounded only by how long the other process keeps finding queued writes; at
+# 10 s this starved writers into 503s under load. So the wait is as long as a request may take
+# at all: Sanic's RESPONSE_TIMEOUT (60 s) answers 503 after that anyway, and 55 s leaves the
+# client our JSON 503 with Retry-After instead. Correct for any number of workers: the lock is
+# SQLite's own; only how long we wait for it changes.
+SQLITE_BUSY_TIMEOUT_MS = 55_000
 
 
 def dialect_of(database_url: str) -> Dialect:

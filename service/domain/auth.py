@@ -62,10 +62,22 @@ async def login(user_id: str) -> User:
         return await User.get(user_id=user_id)
 
 
+def verified_subject(tokens: TokenService, authorization: str | None) -> str:
+    """The user id a bearer header proves, from the token alone (no database read).
+
+    The caller must still treat a subject with no user row as 401 (`unknown_user()`), e.g. when
+    the statement that locks or reads the row finds none.
+    """
+    return tokens.subject(bearer_token(authorization))
+
+
+def unknown_user() -> Unauthorized:
+    return Unauthorized("The token's user does not exist")
+
+
 async def authenticate(tokens: TokenService, authorization: str | None) -> User:
     """The user a bearer header proves; one database read (the user row)."""
-    subject = tokens.subject(bearer_token(authorization))
-    user = await User.get_or_none(user_id=subject)
+    user = await User.get_or_none(user_id=verified_subject(tokens, authorization))
     if user is None:
-        raise Unauthorized("The token's user does not exist")
+        raise unknown_user()
     return user

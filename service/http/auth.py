@@ -36,6 +36,24 @@ def require_user(handler: Handler) -> Handler:
     return guarded
 
 
+def require_subject(handler: Handler) -> Handler:
+    """Rejects the request with 401 unless it carries a valid token; no database read.
+
+    The token's subject is on `request.ctx.user_id`. The handler's domain call must answer 401
+    itself when no user has that id (the wallet's locking statement does, for one round trip
+    less than `require_user`).
+    """
+
+    @wraps(handler)
+    async def guarded(request: Request, *args: Any, **kwargs: Any) -> HTTPResponse:
+        request.ctx.user_id = auth.verified_subject(
+            request.app.ctx.tokens, request.headers.get("authorization")
+        )
+        return await handler(request, *args, **kwargs)
+
+    return guarded
+
+
 def optional_user(handler: Handler) -> Handler:
     """Like require_user when an Authorization header is sent; `request.ctx.user` None otherwise."""
 

@@ -6,7 +6,7 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
 from service.domain import wallet
-from service.http.auth import require_user
+from service.http.auth import require_subject
 from service.http.docs import BEARER, documented
 from service.http.idempotency import body_fingerprint, idempotency_key, outcome_response
 from service.http.responses import iso, paged
@@ -25,10 +25,10 @@ _CHANGE_ERRORS = (400, 401, 409, 413, 422)
 
 @bp.get("/balance")
 @documented("The caller's balance", tag="wallet", ok=BalanceResponse, errors=(401,), security=BEARER)
-@require_user
+@require_subject
 async def balance(request: Request) -> HTTPResponse:
-    user = request.ctx.user
-    return json({"userId": user.user_id, "balance": user.balance})
+    user_id = request.ctx.user_id
+    return json({"userId": user_id, "balance": await wallet.balance_of(user_id)})
 
 
 async def _change(request: Request, sign: int) -> HTTPResponse:
@@ -36,7 +36,7 @@ async def _change(request: Request, sign: int) -> HTTPResponse:
     key = idempotency_key(request)
     change = wallet.BalanceChange(sign * body.amount, body.reason, key, request.ctx.request_id)
     outcome = await wallet.change_balance(
-        request.app.ctx.idempotency, request.ctx.user, change, request.path, body_fingerprint(body)
+        request.app.ctx.idempotency, request.ctx.user_id, change, request.path, body_fingerprint(body)
     )
     return outcome_response(outcome)
 
@@ -47,7 +47,7 @@ async def _change(request: Request, sign: int) -> HTTPResponse:
     tag="wallet", body=AmountRequest, ok=BalanceChangeResponse, errors=_CHANGE_ERRORS, security=BEARER,
     idempotent=True,
 )
-@require_user
+@require_subject
 async def earn(request: Request) -> HTTPResponse:
     return await _change(request, +1)
 
@@ -58,7 +58,7 @@ async def earn(request: Request) -> HTTPResponse:
     tag="wallet", body=AmountRequest, ok=BalanceChangeResponse, errors=_CHANGE_ERRORS, security=BEARER,
     idempotent=True,
 )
-@require_user
+@require_subject
 async def spend(request: Request) -> HTTPResponse:
     return await _change(request, -1)
 
@@ -68,10 +68,10 @@ async def spend(request: Request) -> HTTPResponse:
     "The caller's balance changes, newest first",
     tag="wallet", query=PageQuery, ok=LedgerResponse, errors=(401, 422), security=BEARER,
 )
-@require_user
+@require_subject
 async def ledger(request: Request) -> HTTPResponse:
     page_query = parse_query(PageQuery, request)
-    page = await wallet.ledger_page(request.ctx.user.id, page_query.limit, page_query.offset)
+    page = await wallet.ledger_page(request.ctx.user_id, page_query.limit, page_query.offset)
     entries = [
         {
             "id": e.id,

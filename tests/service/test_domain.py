@@ -60,10 +60,10 @@ async def _user(user_id: str) -> User:
 async def test_concurrent_changes_in_one_process_keep_the_invariant(orm):
     user = await _user("domain_racer")
     earn = wallet.BalanceChange(3, "race")
-    await asyncio.gather(*(wallet.change_balance(STORE, user, earn, "/earn", "fp") for _ in range(100)))
+    await asyncio.gather(*(wallet.change_balance(STORE, user.user_id, earn, "/earn", "fp") for _ in range(100)))
     spend = wallet.BalanceChange(-7, "race")
     results = await asyncio.gather(
-        *(wallet.change_balance(STORE, user, spend, "/spend", "fp") for _ in range(60)),
+        *(wallet.change_balance(STORE, user.user_id, spend, "/spend", "fp") for _ in range(60)),
         return_exceptions=True,
     )
     refused = [r for r in results if isinstance(r, InsufficientFunds)]

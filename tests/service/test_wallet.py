@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from service.models import IdempotencyKey, User, WalletLedger
 from tests.service.helpers import ledger_matches_balance
 
 
@@ -93,3 +94,30 @@ async def test_ledger_query_bounds_are_422(client, auth_headers, query, field):
     response = await client.get(f"/ledger?{query}", headers=headers)
     assert response.status_code == 422
     assert response.json()["details"][0]["field"] == field
+
+
+@pytest.mark.parametrize("idempotency_key", [None, "ghost-key"])
+@pytest.mark.parametrize("path", ["/earn", "/spend"])
+async def test_valid_token_of_unknown_user_changes_nothing_and_is_401(
+    client, make_token, path, idempotency_key
+):
+    # The token verifies, but no user has its subject: the wallet's own locking statement finds
+    # no row, so the answer is the same 401 an auth read would give, and nothing is written.
+    headers = {"Authorization": f"Bearer {make_token('never_logged_in')}"}
+    if idempotency_key:
+        headers["Idempotency-Key"] = idempotency_key
+    response = await client.post(path, json={"amount": 5, "reason": "ghost"}, headers=headers)
+    assert response.status_code == 401, response.text
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+    assert response.json()["error"] == "unauthorized"
+    assert response.json()["requestId"] == response.headers["X-Request-ID"]
+    assert await User.filter(user_id="never_logged_in").count() == 0
+    assert await WalletLedger.all().count() == 0
+    assert await IdempotencyKey.all().count() == 0
+
+
+@pytest.mark.parametrize("path", ["/balance", "/ledger"])
+async def test_reads_of_unknown_user_are_401(client, make_token, path):
+    response = await client.get(path, headers={"Authorization": f"Bearer {make_token('nobody')}"})
+    assert response.status_code == 401, response.text
+    assert response.json()["error"] == "unauthorized"
