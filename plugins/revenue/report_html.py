@@ -31,6 +31,7 @@ table{border-collapse:collapse;width:100%;font-size:13px;margin:8px 0}th,td{padd
 text-align:right}th{background:#f5f7fa}td:first-child,th:first-child{text-align:left}td.text{text-align:left}
 img{max-width:100%}.pill{border-radius:10px;padding:1px 8px;font-size:12px;color:#fff}
 .pill.critical{background:#c62828}.pill.warning{background:#ef6c00}
+.banner{border:1px solid #ef6c00;background:#fff4e5;border-radius:8px;padding:10px 14px;margin:12px 0}
 """
 
 
@@ -151,6 +152,14 @@ def headline_cards(payloads: dict) -> str:
     ]) + "</div>"
 
 
+def coverage_banner(coverage: dict) -> str:
+    if not coverage["warnings"]:
+        return ""
+    lines = "".join(f"<li>{html.escape(w)}</li>" for w in coverage["warnings"])
+    return (f'<div class="banner"><strong class="warn">Incomplete input for this day.</strong> '
+            f"The figures below cover only what the exports hold:<ul>{lines}</ul></div>")
+
+
 def render_report(payloads: dict[str, dict], daily: pd.DataFrame, verdicts: pd.DataFrame) -> str:
     roas_payload, anomaly_payload = payloads["roas_d1.json"], payloads["roas_anomaly.json"]
     reconciliation, arpdau_payload = payloads["reconciliation.json"], payloads["arpdau_d1.json"]
@@ -161,6 +170,7 @@ def render_report(payloads: dict[str, dict], daily: pd.DataFrame, verdicts: pd.D
     sections = [
         f"<h1>Revenue report — {html.escape(date)}</h1>",
         f'<p class="sub">D-1 = {html.escape(date)} (UTC). ROAS baseline: mean daily ROAS {window["from"]} to {window["to"]}.</p>',
+        coverage_banner(roas_payload["dataCoverage"]),
         headline_cards(payloads),
         "<h2>What needs attention</h2>",
         _table(anomaly_rows, [

@@ -105,10 +105,35 @@ def data_quality(work_dir: Path, extract_meta: dict, curated: pd.DataFrame) -> d
     }
 
 
-def roas_d1_payload(verdicts: pd.DataFrame, report_date: str) -> dict:
+def d1_coverage(daily: pd.DataFrame, report_date: str) -> dict:
+    """Whether the inputs hold any cost or revenue on D-1, and the latest days they do hold.
+
+    A run for a day the exports have not reached yet must say so: an empty D-1 would otherwise
+    read as "no anomalies" to the people acting on the report.
+    """
+    day = pd.Timestamp(report_date)
+    on_day = daily[daily["date"] == day]
+    cost_days = daily.loc[daily["cost_usd"].notna(), "date"]
+    revenue_days = daily.loc[daily["revenue_usd"] > 0, "date"]
+    has_cost, has_revenue = bool(on_day["cost_usd"].notna().any()), bool((on_day["revenue_usd"] > 0).any())
+    latest_cost = cost_days.max().date().isoformat() if len(cost_days) else None
+    latest_revenue = revenue_days.max().date().isoformat() if len(revenue_days) else None
+    warnings = []
+    if not has_cost:
+        warnings.append(f"costs_daily has no rows for {report_date} (latest cost date: {latest_cost or 'none'}).")
+    if not has_revenue:
+        warnings.append(f"No curated purchase revenue on {report_date} (latest: {latest_revenue or 'none'}).")
+    return {
+        "hasCost": has_cost, "hasRevenue": has_revenue,
+        "latestCostDate": latest_cost, "latestRevenueDate": latest_revenue, "warnings": warnings,
+    }
+
+
+def roas_d1_payload(verdicts: pd.DataFrame, report_date: str, coverage: dict) -> dict:
     revenue, cost = float(verdicts["revenue_usd"].sum()), float(verdicts["cost_usd"].fillna(0).sum())
     return {
         "date": report_date,
+        "dataCoverage": coverage,
         "campaigns": records(verdicts[["campaign", "revenue_usd", "cost_usd", "roas", "purchases"]]),
         "totals": {
             "revenueUsd": number(revenue, 2), "costUsd": number(cost, 2),
@@ -170,7 +195,7 @@ def write_reports(work_dir: str | Path, reports_dir: str | Path) -> dict:
         ]
         payloads = {
             "reconciliation.json": reconciliation_payload(detail, reconcile_meta, quality),
-            "roas_d1.json": roas_d1_payload(verdicts, roas_meta["date"]),
+            "roas_d1.json": roas_d1_payload(verdicts, roas_meta["date"], d1_coverage(daily, roas_meta["date"])),
             "roas_anomaly.json": roas_anomaly_payload(verdicts, roas_meta["date"]),
             "arpdau_d1.json": arpdau_payload(arpdau_table, load_meta(work, "arpdau")["date"]),
         }

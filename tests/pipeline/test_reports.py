@@ -170,6 +170,22 @@ def test_stage_parquet_round_trip_equals_in_memory_computation(published):
     pd.testing.assert_frame_equal(read_parquet(work / "reconciliation_detail.parquet"), detail)
 
 
+def test_a_day_the_inputs_have_not_reached_is_flagged_not_reported_as_calm(published, tmp_path):
+    *_, data_dir = published
+    complete = load(published[0], "roas_d1.json")["dataCoverage"]
+    assert complete["hasCost"] and complete["hasRevenue"] and complete["warnings"] == []
+
+    out = tmp_path / "out"
+    stages.run_all(data_dir, out, report_date="2026-01-01", work_dir=tmp_path / "work", progress=False)
+    coverage = load(out, "roas_d1.json")["dataCoverage"]
+    assert (coverage["hasCost"], coverage["hasRevenue"]) == (False, False)
+    assert coverage["latestCostDate"] == complete["latestCostDate"] == "2025-11-10"
+    assert any("costs_daily has no rows for 2026-01-01" in w for w in coverage["warnings"])
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "Incomplete input for this day" in page and "latest cost date: 2025-11-10" in page
+    assert "Incomplete input" not in (published[0] / "report.html").read_text(encoding="utf-8")
+
+
 def test_explicit_report_date_is_used(published, tmp_path):
     *_, data_dir = published
     work = tmp_path / "work"
