@@ -33,6 +33,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
     multiprocess,
+    values,
 )
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -240,9 +241,19 @@ def multiproc_dir() -> str | None:
     return os.environ.get(MULTIPROC_ENV) or None
 
 
-def render_latest() -> tuple[bytes, str]:
-    """The exposition body and its content type, merged over all processes when multiprocess."""
-    path = multiproc_dir()
+def _values_are_shared() -> bool:
+    """Whether this process writes mmap files: decided when prometheus_client was imported."""
+    return bool(getattr(values.ValueClass, "_multiprocess", False))
+
+
+def render_latest(path: str | None = None) -> tuple[bytes, str]:
+    """The exposition body and its content type.
+
+    Merged over every process's files when this process writes them (a server worker) or
+    when `path` names such a directory; otherwise this process's own registry (tests, a
+    single-process server started without PROMETHEUS_MULTIPROC_DIR).
+    """
+    path = path or (multiproc_dir() if _values_are_shared() else None)
     if path:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry, path=path)
