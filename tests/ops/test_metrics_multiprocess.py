@@ -48,7 +48,7 @@ def test_counters_and_histograms_are_summed_over_processes(multiproc_dir: Path) 
             m.record_postback("accepted")
             m.record_pipeline_run("success", 42.0)
         """)
-    body, content_type = metrics.render_latest()
+    body, content_type = metrics.render_latest(str(multiproc_dir))
     assert content_type.startswith("text/plain")
     samples = _samples(body)
     ok = (("method", "POST"), ("route", "/earn"), ("status", "200"))
@@ -74,7 +74,7 @@ def test_dead_workers_live_gauges_are_dropped_but_counters_stay(multiproc_dir: P
             m.set_db_pool(in_use={in_use}, open_connections=5, max_size=20)
             m.record_request("GET", "/balance", 200, 0.01)
         """)
-    before = _samples(metrics.render_latest()[0])
+    before = _samples(metrics.render_latest(str(multiproc_dir))[0])
     assert before[("db_pool_connections_in_use", ())] == 7
     assert before[("db_pool_connections_max", ())] == 40
     assert before[("http_requests_in_flight", ())] == 2
@@ -82,7 +82,7 @@ def test_dead_workers_live_gauges_are_dropped_but_counters_stay(multiproc_dir: P
     dead = metrics.reap_dead_processes()
 
     assert len(dead) == 2
-    after = _samples(metrics.render_latest()[0])
+    after = _samples(metrics.render_latest(str(multiproc_dir))[0])
     assert ("db_pool_connections_in_use", ()) not in after
     assert ("http_requests_in_flight", ()) not in after
     assert ("http_connections_open", ()) not in after
@@ -100,7 +100,7 @@ def test_reaping_keeps_live_processes(multiproc_dir: Path) -> None:
 def test_balance_audit_gauges_keep_the_most_recent_value(multiproc_dir: Path) -> None:
     _run_worker(multiproc_dir, "m.record_balance_audit(discrepancies=2, users_checked=10, seconds=0.5)")
     _run_worker(multiproc_dir, "m.record_balance_audit(discrepancies=0, users_checked=12, seconds=0.4)")
-    samples = _samples(metrics.render_latest()[0])
+    samples = _samples(metrics.render_latest(str(multiproc_dir))[0])
     assert samples[("balance_discrepancies", ())] == 0
     assert samples[("balance_audit_users_checked", ())] == 12
 
@@ -116,7 +116,7 @@ def test_pipeline_run_in_progress_is_exported_until_it_finishes(multiproc_dir: P
         m.record_pipeline_run("failed", 1.0, run_id="run-c")
     """)
     oldest = sorted(
-        value for (name, _), value in _samples(metrics.render_latest()[0]).items()
+        value for (name, _), value in _samples(metrics.render_latest(str(multiproc_dir))[0]).items()
         if name == "pipeline_run_oldest_start_timestamp_seconds"
     )
     # One series per process: run-b is still running in the first, nothing in the second.
