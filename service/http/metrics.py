@@ -51,15 +51,22 @@ async def metrics_endpoint(request: Request) -> HTTPResponse:
     return raw(body, content_type=content_type, headers={"Cache-Control": "no-store"})
 
 
+# The in-flight mark lives on the connection (HTTP/1.1 carries one request at a time), so that
+# a request the client cut off, which never reaches response middleware, is still ended when
+# its connection closes. ASGI (tests) has no connection object: the request carries it then.
+def _in_flight_holder(request: Request) -> object:
+    return request.conn_info.ctx if request.conn_info is not None else request.ctx
+
+
 async def _start_request_timer(request: Request) -> None:
     request.ctx.metrics_started = time.perf_counter()
-    request.conn_info.ctx.metrics_in_flight = True
+    _in_flight_holder(request).metrics_in_flight = True
     metrics.request_started()
 
 
-def _finish_in_flight(conn_info: ConnInfo | None) -> None:
-    if conn_info is not None and getattr(conn_info.ctx, "metrics_in_flight", False):
-        conn_info.ctx.metrics_in_flight = False
+def _finish_in_flight(holder: object) -> None:
+    if getattr(holder, "metrics_in_flight", False):
+        holder.metrics_in_flight = False  # type: ignore[attr-defined]
         metrics.request_finished()
 
 
@@ -67,7 +74,7 @@ async def _record_response(request: Request, response: HTTPResponse) -> None:
     started = getattr(request.ctx, "metrics_started", None)
     if started is None:  # failed before request middleware ran
         return
-    _finish_in_flight(request.conn_info)
+    _finish_in_flight(_in_flight_holder(request))
     method = request.method if request.method in _KNOWN_METHODS else "OTHER"
     metrics.record_request(method, request.uri_template, response.status, time.perf_counter() - started)
 
@@ -77,8 +84,7 @@ async def _connection_opened(conn_info: ConnInfo) -> None:
 
 
 async def _connection_closed(conn_info: ConnInfo) -> None:
-    # A request cut off by the client never reaches response middleware.
-    _finish_in_flight(conn_info)
+    _finish_in_flight(conn_info.ctx)
     metrics.connection_closed()
 
 
