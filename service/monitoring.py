@@ -27,11 +27,13 @@ POOL_SAMPLE_SECONDS = 1.0
 AUDIT_LOCK_NAME = "balance-audit.lock"
 
 
-def pool_usage(connection_name: str = "default") -> tuple[int, int, int] | None:
-    """(in use, open, max) of the asyncpg pool, None when the connection has no pool (SQLite)."""
+def pool_usage() -> tuple[int, int, int] | None:
+    """(in use, open, max) of the service's asyncpg pool; None on SQLite (no pool) or when the
+    ORM is not initialised (yet, or any more)."""
     try:
-        client = connections.get(connection_name)
-    except Exception:  # not initialised yet / closing
+        (name,) = connections.db_config
+        client = connections.get(name)
+    except Exception:
         return None
     pool = getattr(client, "_pool", None)
     if pool is None or not hasattr(pool, "get_idle_size"):

@@ -80,8 +80,9 @@ class AuditReport:
 
 
 async def audit_balances(
-    limit: int = DEFAULT_OFFENDER_LIMIT, connection_name: str = "default"
+    limit: int = DEFAULT_OFFENDER_LIMIT, connection_name: str | None = None
 ) -> AuditReport:
+    """Audit on the named Tortoise connection (the only one when None)."""
     if limit < 1:
         raise ValueError("limit must be at least 1: the offender query also counts them")
     started = time.perf_counter()

@@ -6,6 +6,7 @@ unknown methods are folded into OTHER, so a client cannot grow the label set.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import os
 import time
@@ -22,8 +23,6 @@ from service.monitoring import audit_forever, sample_pool_forever
 bp = Blueprint("metrics")
 
 _KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-_POOL_TASK = "metrics:db-pool"
-_AUDIT_TASK = "metrics:balance-audit"
 # The first audit waits a little so that short-lived servers (tests) never run one.
 _FIRST_AUDIT_DELAY_CAP_SECONDS = 30.0
 
@@ -90,16 +89,20 @@ async def _connection_closed(conn_info: ConnInfo) -> None:
 
 async def _start_background_jobs(app: Sanic) -> None:
     metrics.reap_dead_processes()
-    app.add_task(sample_pool_forever(), name=_POOL_TASK)
+    jobs = [asyncio.create_task(sample_pool_forever(), name="metrics:db-pool")]
     interval = app.ctx.settings.BALANCE_AUDIT_INTERVAL_SECONDS
     if interval > 0:
         delay = min(interval, _FIRST_AUDIT_DELAY_CAP_SECONDS)
-        app.add_task(audit_forever(interval, first_delay=delay), name=_AUDIT_TASK)
+        jobs.append(asyncio.create_task(audit_forever(interval, first_delay=delay),
+                                        name="metrics:balance-audit"))
+    app.ctx.metrics_jobs = jobs
 
 
 async def _stop_background_jobs(app: Sanic) -> None:
-    for name in (_POOL_TASK, _AUDIT_TASK):
-        await app.cancel_task(name, raise_exception=False)
+    jobs = getattr(app.ctx, "metrics_jobs", [])
+    for job in jobs:
+        job.cancel()
+    await asyncio.gather(*jobs, return_exceptions=True)
 
 
 async def _forget_this_worker(app: Sanic) -> None:
