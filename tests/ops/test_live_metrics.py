@@ -1,0 +1,128 @@
+"""/metrics on a real two-worker server on PostgreSQL: counters move with real requests and every
+scrape, whichever worker answers it, shows the sum over both workers."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+
+from tests.live import LiveServer
+from tests.ops.conftest import Samples, scrape, value, wait_for
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+
+WORKERS = 2
+POOL_MAX = 3
+LOGINS = 24
+
+
+@pytest.fixture(scope="module")
+def multiproc_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("prometheus")
+
+
+@pytest.fixture(scope="module")
+def server(live_server, postgres_url: str, multiproc_dir: Path) -> Iterator[LiveServer]:
+    yield live_server(postgres_url, workers=WORKERS, env={
+        "PROMETHEUS_MULTIPROC_DIR": str(multiproc_dir),
+        "DB_POOL_MAX": str(POOL_MAX),
+        "BALANCE_AUDIT_INTERVAL_SECONDS": "0.5",
+    })
+
+
+def _fresh_connection_client(base_url: str) -> httpx.Client:
+    # No keep-alive: every request opens a connection, so the kernel spreads them over workers.
+    return httpx.Client(base_url=base_url, timeout=30, limits=httpx.Limits(max_keepalive_connections=0))
+
+
+def _ok(samples: Samples, route: str, method: str, status: str) -> float:
+    return value(samples, "http_requests_total", method=method, route=route, status=status) or 0.0
+
+
+def test_metrics_need_the_admin_token(server: LiveServer) -> None:
+    assert httpx.get(f"{server.base_url}/metrics").status_code == 403
+    wrong = httpx.get(f"{server.base_url}/metrics", headers={"X-Admin-Token": "nope"})
+    assert wrong.status_code == 403
+    assert wrong.json()["error"] == "forbidden"
+
+
+def test_request_counters_are_summed_over_workers(server: LiveServer, multiproc_dir: Path) -> None:
+    before = scrape(server.base_url)
+    with _fresh_connection_client(server.base_url) as http:
+        tokens = []
+        for index in range(LOGINS):
+            response = http.post("/login", json={"userId": f"metrics-{index}"})
+            assert response.status_code == 200
+            tokens.append(response.json()["token"])
+        for token in tokens[:10]:
+            assert http.get("/balance", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+        for index in range(5):
+            assert http.get(f"/no/such/path/{index}").status_code == 404
+        assert http.get("/balance").status_code == 401
+
+    # Both workers served requests: each keeps its own counter file.
+    pids = {re.sub(r"\D", "", p.name) for p in multiproc_dir.glob("counter_*.db")}
+    assert len(pids) >= WORKERS
+
+    for _ in range(6):  # scrapes land on either worker; every one must show the full sum
+        after = scrape(server.base_url)
+        assert _ok(after, "/login", "POST", "200") - _ok(before, "/login", "POST", "200") == LOGINS
+        assert _ok(after, "/balance", "GET", "200") - _ok(before, "/balance", "GET", "200") == 10
+        assert _ok(after, "/balance", "GET", "401") - _ok(before, "/balance", "GET", "401") == 1
+        assert _ok(after, "<unmatched>", "GET", "404") - _ok(before, "<unmatched>", "GET", "404") == 5
+        errors = value(after, "http_request_errors_total", route="/balance", status_class="4xx")
+        assert errors is not None and errors >= 1
+        count = value(after, "http_request_duration_seconds_count", method="POST", route="/login", status="200")
+        assert count == _ok(after, "/login", "POST", "200")
+    # Raw paths never become labels.
+    assert not any("/no/such/path" in str(labels) for _, labels in after)
+
+
+def test_pool_gauges_cover_every_worker(server: LiveServer) -> None:
+    samples = wait_for(lambda: (s := scrape(server.base_url))
+                       and value(s, "db_pool_connections_max") == WORKERS * POOL_MAX and s)
+    assert 0 <= value(samples, "db_pool_connections_in_use") <= WORKERS * POOL_MAX
+    assert 1 <= value(samples, "db_pool_connections_open") <= WORKERS * POOL_MAX
+
+
+def test_scheduled_audit_exports_discrepancies(server: LiveServer, postgres_url: str) -> None:
+    with httpx.Client(base_url=server.base_url, timeout=30) as http:
+        assert http.post("/login", json={"userId": "audited"}).status_code == 200
+    wait_for(lambda: value(scrape(server.base_url), "balance_discrepancies") == 0
+             and value(scrape(server.base_url), "balance_audit_users_checked") >= 1)
+
+    async def tamper(delta: int) -> None:
+        conn = await asyncpg.connect(postgres_url)
+        try:
+            await conn.execute("UPDATE users SET balance = balance + $1 WHERE user_id = 'audited'", delta)
+        finally:
+            await conn.close()
+
+    asyncio.run(tamper(7))
+    try:
+        wait_for(lambda: value(scrape(server.base_url), "balance_discrepancies") == 1)
+    finally:
+        asyncio.run(tamper(-7))
+    wait_for(lambda: value(scrape(server.base_url), "balance_discrepancies") == 0)
+    assert value(scrape(server.base_url), "balance_audit_last_success_timestamp_seconds") > 0
+
+
+def test_open_connections_and_in_flight_requests_are_tracked(server: LiveServer) -> None:
+    idle = [httpx.Client(base_url=server.base_url, timeout=30) for _ in range(3)]
+    try:
+        for client in idle:  # each leaves one keep-alive connection open
+            assert client.get("/health").status_code == 200
+        # The scrape's own connection and request count too.
+        samples = wait_for(lambda: (s := scrape(server.base_url))
+                           and value(s, "http_connections_open") == 4 and s)
+        assert value(samples, "http_requests_in_flight") == 1
+    finally:
+        for client in idle:
+            client.close()
+    wait_for(lambda: value(scrape(server.base_url), "http_connections_open") == 1)
