@@ -1,0 +1,56 @@
+"""CLI: `python -m service migrate` applies the Aerich migrations; `serve` runs the API on :8000."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from service.config import check_production, get_settings
+from service.db import migrate
+
+
+def _migrate(_: argparse.Namespace) -> int:
+    settings = get_settings()
+    applied = asyncio.run(migrate(settings.DATABASE_URL))
+    print(f"migrations applied: {', '.join(applied) if applied else 'none (up to date)'}")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from sanic import Sanic
+    from sanic.worker.loader import AppLoader
+
+    from service.app import create_app
+
+    settings = get_settings()
+    check_production(settings)
+    workers = args.workers or settings.web_workers
+    loader = AppLoader(factory=create_app)
+    app = loader.load()
+    app.prepare(host=args.host, port=args.port, workers=workers, access_log=False,
+                single_process=workers == 1 and args.single_process)
+    Sanic.serve(primary=app, app_loader=loader)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    parser = argparse.ArgumentParser(prog="python -m service")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("migrate", help="apply pending migrations to DATABASE_URL").set_defaults(
+        run=_migrate
+    )
+    serve = commands.add_parser("serve", help="serve the API (WEB_WORKERS worker processes)")
+    serve.add_argument("--host", default="0.0.0.0")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=None, help="overrides WEB_WORKERS")
+    serve.add_argument("--single-process", action="store_true", help="no worker manager (1 worker)")
+    serve.set_defaults(run=_serve)
+    args = parser.parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""Database wiring: Tortoise config for SQLite and PostgreSQL, and the Aerich migration entry point.
+
+The schema is owned by the Aerich histories under migrations/<dialect>/ (Aerich writes SQL for the
+dialect it ran against, so each dialect keeps its own history of the same models).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from tortoise import Tortoise
+
+log = logging.getLogger("service.db")
+
+Dialect = Literal["sqlite", "postgres"]
+MODEL_MODULES = ["service.models", "aerich.models"]
+APP_LABEL = "models"
+MIGRATIONS_ROOT = Path(__file__).resolve().parent.parent / "migrations"
+# A second worker process may hold SQLite's write lock for a moment; wait instead of failing.
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+def dialect_of(database_url: str) -> Dialect:
+    scheme = database_url.split(":", 1)[0].lower()
+    if scheme == "sqlite":
+        return "sqlite"
+    if scheme in ("postgres", "postgresql"):
+        return "postgres"
+    raise ValueError(f"DATABASE_URL scheme {scheme!r} is not supported (sqlite or postgresql)")
+
+
+def sqlite_path(database_url: str) -> str:
+    """`sqlite:///data/app.db` and `sqlite://data/app.db` are relative, `sqlite:////abs` absolute."""
+    rest = database_url.split(":", 1)[1]
+    if rest.startswith("///"):
+        return rest[3:]
+    return rest.removeprefix("//")
+
+
+def connection_config(database_url: str, pool_max: int = 20) -> dict[str, Any]:
+    if dialect_of(database_url) == "sqlite":
+        path = sqlite_path(database_url)
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return {
+            "engine": "tortoise.backends.sqlite",
+            "credentials": {
+                "file_path": path,
+                "journal_mode": "WAL",
+                "busy_timeout": SQLITE_BUSY_TIMEOUT_MS,
+                "synchronous": "NORMAL",
+            },
+        }
+    parts = urlsplit(database_url)
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    return {
+        "engine": "tortoise.backends.asyncpg",
+        "credentials": {
+            "host": parts.hostname or "127.0.0.1",
+            "port": parts.port or 5432,
+            "user": unquote(parts.username or "postgres"),
+            "password": unquote(parts.password or ""),
+            "database": parts.path.lstrip("/") or "postgres",
+            "minsize": 1,
+            "maxsize": pool_max,
+            **query,
+        },
+    }
+
+
+def tortoise_config(database_url: str, pool_max: int = 20) -> dict[str, Any]:
+    # The connection is named after its dialect: Tortoise caches compiled SQL per connection
+    # name, so one process (e.g. the test suite) may use SQLite and PostgreSQL in turn.
+    connection_name = dialect_of(database_url)
+    return {
+        "connections": {connection_name: connection_config(database_url, pool_max)},
+        "apps": {APP_LABEL: {"models": MODEL_MODULES, "default_connection": connection_name}},
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+def migrations_location(database_url: str) -> Path:
+    return MIGRATIONS_ROOT / dialect_of(database_url)
+
+
+async def init_orm(database_url: str, pool_max: int = 20) -> None:
+    # Sanic handles requests in tasks that do not inherit the listener's context, so the ORM
+    # context must be reachable process-wide (Tortoise 1.x keeps it in a context variable).
+    await Tortoise.init(config=tortoise_config(database_url, pool_max), _enable_global_fallback=True)
+
+
+async def close_orm() -> None:
+    await Tortoise.close_connections()
+
+
+async def migrate(database_url: str) -> list[str]:
+    """Apply every pending Aerich migration of the URL's dialect; returns the applied versions."""
+    from aerich import Command
+
+    command = Command(
+        tortoise_config=tortoise_config(database_url, pool_max=2),
+        app=APP_LABEL,
+        location=str(migrations_location(database_url)),
+    )
+    await command.init()
+    try:
+        applied = await command.upgrade(run_in_transaction=True)
+    finally:
+        await command.aclose()
+    for version in applied:
+        log.info("applied migration %s", version)
+    return applied

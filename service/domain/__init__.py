@@ -1,0 +1,1 @@
+"""Business rules. Nothing here imports Sanic; everything is tested directly."""

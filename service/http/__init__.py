@@ -1,0 +1,1 @@
+"""Transport: parse the request, call one domain function, shape the response."""

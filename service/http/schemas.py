@@ -1,0 +1,212 @@
+"""Request and response models (Pydantic v2). They validate input and feed the OpenAPI document.
+
+Request bodies are strict: JSON types are never coerced ("12" is not an int, 1.5 is not an int).
+Query strings are text by nature, so query models parse numbers from strings but keep the bounds.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+MAX_FUTURE_SKEW = timedelta(hours=24)
+
+
+def as_utc(value: datetime) -> datetime:
+    """Times without an offset are UTC; times with one are converted to UTC (SPEC §0)."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
+
+
+def _no_html_quotes(value: str) -> str:
+    if any(ch in value for ch in "<>\"'"):
+        raise PydanticCustomError("forbidden_characters", "must not contain < > \" or '")
+    return value
+
+
+UserId = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=255),
+    AfterValidator(_no_html_quotes),
+]
+EventType = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")]
+
+
+class StrictBody(BaseModel):
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+
+
+class QueryModel(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+# ---- requests -------------------------------------------------------------------------------
+
+
+class LoginRequest(StrictBody):
+    userId: UserId
+
+
+class AmountRequest(StrictBody):
+    amount: int = Field(ge=1, le=100_000)
+    reason: str = Field(min_length=1, max_length=100)
+
+
+class EventRequest(StrictBody):
+    eventType: EventType
+    meta: str | None = Field(default=None, max_length=5000)
+    timestampUtc: UtcDatetime | None = None
+
+    @field_validator("meta")
+    @classmethod
+    def _meta_is_json(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                json.loads(value)
+            except ValueError:
+                raise PydanticCustomError("invalid_meta", "meta must be a JSON document") from None
+        return value
+
+    @field_validator("timestampUtc")
+    @classmethod
+    def _not_far_future(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value > datetime.now(UTC) + MAX_FUTURE_SKEW:
+            raise PydanticCustomError("too_far_in_future", "must be at most 24 hours in the future")
+        return value
+
+
+class PageQuery(QueryModel):
+    limit: int = Field(default=100, ge=1, le=1000)
+    offset: int = Field(default=0, ge=0)
+
+
+class EventFilterQuery(PageQuery):
+    event_type: EventType | None = None
+    start_time: UtcDatetime | None = None
+    end_time: UtcDatetime | None = None
+
+    @model_validator(mode="after")
+    def _ordered_range(self) -> EventFilterQuery:
+        if self.start_time and self.end_time and self.start_time > self.end_time:
+            raise PydanticCustomError(
+                "range_reversed", "start_time must not be after end_time", {"field": "start_time"}
+            )
+        return self
+
+
+class StatsQuery(EventFilterQuery):
+    uid: UserId | None = None
+
+
+# ---- responses ------------------------------------------------------------------------------
+
+
+class ErrorDetail(BaseModel):
+    field: str
+    problem: str
+
+
+class ErrorResponse(BaseModel):
+    error: str
+    message: str
+    details: list[ErrorDetail] | None = None
+    requestId: str
+
+
+class LoginResponse(BaseModel):
+    token: str
+    userId: str
+
+
+class DatabaseHealth(BaseModel):
+    status: Literal["connected", "unreachable"]
+    type: str
+    tables: Literal["accessible", "inaccessible"]
+
+
+class HealthChecks(BaseModel):
+    users: int | None
+    events: int | None
+
+
+class HealthResponse(BaseModel):
+    status: Literal["healthy", "unhealthy"]
+    version: str
+    environment: str
+    timestamp: datetime
+    database: DatabaseHealth
+    checks: HealthChecks
+
+
+class BalanceChangeResponse(BaseModel):
+    ok: Literal[True]
+    balance: int
+
+
+class BalanceResponse(BaseModel):
+    userId: str
+    balance: int
+
+
+class Page(BaseModel):
+    total: int
+    limit: int
+    offset: int
+    hasMore: bool
+
+
+class LedgerEntry(BaseModel):
+    id: int
+    delta: int
+    balanceAfter: int
+    reason: str
+    ts: datetime
+    idempotencyKey: str | None
+
+
+class LedgerResponse(Page):
+    entries: list[LedgerEntry]
+
+
+class EventCreatedResponse(BaseModel):
+    ok: Literal[True]
+    eventId: int
+
+
+class EventOut(BaseModel):
+    id: int
+    type: str
+    ts: datetime
+    meta: str | None
+
+
+class EventsResponse(Page):
+    events: list[EventOut]
+
+
+class TypeStats(BaseModel):
+    eventType: str
+    count: int
+    firstTs: datetime
+    lastTs: datetime
+
+
+class StatsResponse(Page):
+    scope: Literal["global", "user"]
+    byType: list[TypeStats]

@@ -1,0 +1,101 @@
+"""Settings parsing and the production refusals of SPEC §1."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from service.config import Settings
+from service.db import connection_config, dialect_of, sqlite_path
+from tests.conftest import repo_root
+
+SAFE_PRODUCTION = {
+    "ENVIRONMENT": "production",
+    "DATABASE_URL": "postgresql://app:pw@db.internal:5432/game",
+    "JWT_SECRET": "j" * 64,
+    "AF_SECRET": "appsflyer-real-secret",
+    "ADMIN_TOKEN": "a" * 40,
+    "ALLOWED_ORIGINS": "https://game.example",
+}
+
+
+def test_defaults_match_the_brief():
+    settings = Settings(_env_file=None)
+    assert settings.DATABASE_URL == "sqlite:///data/app.db"
+    assert settings.JWT_TTL_MIN == 120
+    assert settings.IDEMPOTENCY_TTL_HOURS == 24
+    assert settings.DB_POOL_MAX == 20
+    assert settings.web_workers == 1
+    assert settings.production_problems() == []
+
+
+@pytest.mark.parametrize(
+    ("url", "path"),
+    [("sqlite:///data/app.db", "data/app.db"), ("sqlite://data/x.db", "data/x.db"),
+     ("sqlite:////tmp/abs.db", "/tmp/abs.db")],
+)
+def test_sqlite_urls(url, path):
+    assert dialect_of(url) == "sqlite" and sqlite_path(url) == path
+
+
+def test_postgres_url_forms_and_pool_size():
+    for scheme in ("postgres", "postgresql"):
+        creds = connection_config(f"{scheme}://u:p%40ss@h:6543/db", pool_max=7)["credentials"]
+        assert (creds["host"], creds["port"], creds["user"], creds["password"]) == ("h", 6543, "u", "p@ss")
+        assert (creds["database"], creds["maxsize"]) == ("db", 7)
+
+
+def test_safe_production_settings_pass():
+    assert Settings(_env_file=None, **SAFE_PRODUCTION).production_problems() == []
+
+
+@pytest.mark.parametrize(
+    ("override", "named_setting"),
+    [
+        ({"JWT_SECRET": "test_secret"}, "JWT_SECRET"),
+        ({"JWT_SECRET": "short-but-custom"}, "JWT_SECRET"),
+        ({"AF_SECRET": "appsflyer_secret_key"}, "AF_SECRET"),
+        ({"AF_SECRET": ""}, "AF_SECRET"),
+        ({"ADMIN_TOKEN": ""}, "ADMIN_TOKEN"),
+        ({"ADMIN_TOKEN": "too-short"}, "ADMIN_TOKEN"),
+        ({"ALLOWED_ORIGINS": "https://game.example,*"}, "ALLOWED_ORIGINS"),
+        ({"DATABASE_URL": "sqlite:///data/app.db"}, "DATABASE_URL"),
+    ],
+)
+def test_production_refuses_unsafe_setting(override, named_setting):
+    problems = Settings(_env_file=None, **{**SAFE_PRODUCTION, **override}).production_problems()
+    assert len(problems) == 1 and problems[0].startswith(named_setting)
+
+
+def test_serve_exits_non_zero_naming_the_setting(tmp_path):
+    env = {**os.environ, **SAFE_PRODUCTION, "JWT_SECRET": "test_secret"}
+    result = subprocess.run(
+        [sys.executable, "-m", "service", "serve", "--port", "1"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode != 0
+    assert "JWT_SECRET" in result.stderr
+
+
+def test_dotenv_file_is_read(tmp_path, monkeypatch):
+    (tmp_path / ".env").write_text("JWT_TTL_MIN=5\nALLOWED_ORIGINS=https://a.example, https://b.example\n")
+    monkeypatch.chdir(tmp_path)
+    for name in ("JWT_TTL_MIN", "ALLOWED_ORIGINS"):
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings()
+    assert settings.JWT_TTL_MIN == 5
+    assert settings.allowed_origins == ["https://a.example", "https://b.example"]
+
+
+def test_repo_ships_an_env_example():
+    example = (repo_root() / ".env.example").read_text()
+    for name in ("DATABASE_URL", "JWT_SECRET", "AF_SECRET", "ADMIN_TOKEN", "IDEMPOTENCY_TTL_HOURS"):
+        assert f"{name}=" in example
+
+
+def test_empty_optional_values_mean_unset():
+    settings = Settings(_env_file=None, WEB_WORKERS="", ADMIN_TOKEN="", REDIS_URL="")
+    assert (settings.WEB_WORKERS, settings.ADMIN_TOKEN, settings.REDIS_URL) == (None, None, None)
