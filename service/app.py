@@ -12,6 +12,7 @@ from service.db import close_orm, dialect_of, init_orm
 from service.domain.auth import TokenService
 from service.http import auth, docs, health, wallet
 from service.http.errors import JsonErrorHandler
+from service.http.metrics import install_metrics
 from service.http.middleware import install_middleware
 from service.logs import configure_logging
 
@@ -72,12 +73,18 @@ def create_app(settings: Settings | object | None = None, name: str = APP_NAME) 
     Extend(app)
     _describe_api(app)
     install_middleware(app)
+    install_metrics(app)
     for blueprint in (health.bp, auth.bp, wallet.bp, docs.bp):
         app.blueprint(blueprint)
 
     @app.before_server_start
     async def open_database(app: Sanic) -> None:
-        await init_orm(settings.DATABASE_URL, settings.DB_POOL_MAX)
+        await init_orm(
+            settings.DATABASE_URL,
+            settings.DB_POOL_MAX,
+            connect_timeout=settings.DB_CONNECT_TIMEOUT_SECONDS,
+            command_timeout=settings.DB_COMMAND_TIMEOUT_SECONDS,
+        )
 
     @app.after_server_stop
     async def close_database(app: Sanic) -> None:

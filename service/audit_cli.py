@@ -20,7 +20,8 @@ from service.domain.audit import DEFAULT_OFFENDER_LIMIT, AuditReport, audit_bala
 
 
 async def _audit(database_url: str, limit: int) -> AuditReport:
-    await init_orm(database_url, pool_max=1)
+    # No command timeout: on a large database the one aggregate may run for a while.
+    await init_orm(database_url, pool_max=1, command_timeout=None)
     try:
         return await audit_balances(limit=limit)
     finally:

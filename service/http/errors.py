@@ -7,10 +7,11 @@ import re
 from typing import Any
 
 from sanic import Request, Sanic
-from sanic.exceptions import SanicException
+from sanic.exceptions import RequestCancelled, SanicException
 from sanic.handlers import ErrorHandler
 from sanic.response import HTTPResponse, json
 
+from service.db_errors import is_database_unavailable
 from service.domain.errors import DomainError
 from service.http.middleware import add_standard_headers, request_id_of
 
@@ -31,6 +32,10 @@ _SANIC_CODES = {
     429: "rate_limited",
     503: "service_unavailable",
 }
+
+
+DATABASE_RETRY_AFTER_SECONDS = "5"
+CLIENT_CLOSED_REQUEST = 499
 
 
 class MalformedJson(DomainError):
@@ -90,6 +95,18 @@ class JsonErrorHandler(ErrorHandler):
             message = str(exception) or "Request failed"
             headers = {k: str(v) for k, v in (getattr(exception, "headers", None) or {}).items()}
             return error_response(request, status, _sanic_code(exception), message, headers=headers)
+        if isinstance(exception, RequestCancelled):
+            # The client went away mid-request and nothing will be sent. nginx's 499 keeps it
+            # out of the 5xx error rate in the metrics; it is not a server bug.
+            return error_response(
+                request, CLIENT_CLOSED_REQUEST, "client_closed_request", "The client disconnected"
+            )
+        if is_database_unavailable(exception):
+            log.warning("database unavailable: %r", exception)
+            return error_response(
+                request, 503, "database_unavailable", "The database is unreachable; retry shortly",
+                headers={"Retry-After": DATABASE_RETRY_AFTER_SECONDS},
+            )
         log.error("unhandled exception", exc_info=exception)
         return error_response(request, 500, "internal_error", "An unexpected error occurred")
 

@@ -126,3 +126,35 @@ def test_open_connections_and_in_flight_requests_are_tracked(server: LiveServer)
         for client in idle:
             client.close()
     wait_for(lambda: value(scrape(server.base_url), "http_connections_open") == 1)
+
+
+def test_client_disconnect_is_counted_as_499_not_as_a_server_error(server: LiveServer,
+                                                                   postgres_url: str) -> None:
+    """A request the client abandons must not raise the 5xx error rate."""
+    with httpx.Client(base_url=server.base_url, timeout=30) as http:
+        token = http.post("/login", json={"userId": "impatient"}).json()["token"]
+
+    async def abandon_a_blocked_request() -> None:
+        conn = await asyncpg.connect(postgres_url)
+        try:
+            async with conn.transaction():
+                # Every query on users now waits, so /balance stays in its handler.
+                await conn.execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+                async with httpx.AsyncClient(base_url=server.base_url) as http:
+                    request = asyncio.create_task(
+                        http.get("/balance", headers={"Authorization": f"Bearer {token}"}))
+                    for _ in range(300):
+                        if await conn.fetchval(
+                                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                                " AND wait_event_type = 'Lock'"):
+                            break
+                        await asyncio.sleep(0.1)
+                    request.cancel()  # the client hangs up while the handler waits
+                    await asyncio.gather(request, return_exceptions=True)
+        finally:
+            await conn.close()
+
+    asyncio.run(abandon_a_blocked_request())
+    samples = wait_for(lambda: (s := scrape(server.base_url))
+                       and _ok(s, "/balance", "GET", "499") == 1 and s)
+    assert _ok(samples, "/balance", "GET", "500") == 0
