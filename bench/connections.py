@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import resource
 import secrets
 import signal
@@ -156,6 +157,8 @@ async def session(index: int, args: argparse.Namespace, stats: Stats, logged_in:
         steps += [("event", "POST", "/event", {"eventType": "level_up"})] * args.events
         steps += [("balance", "GET", "/balance", None)]
         for phase, method, target, payload in steps:
+            if args.think:  # a player pauses between actions; spreads the herd over time
+                await asyncio.sleep(random.uniform(0, args.think))
             started = time.perf_counter()
             status, _ = await client.request(method, target, token=token, body=payload)
             stats.record(phase, time.perf_counter() - started, status)
@@ -314,6 +317,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connect-concurrency", type=int, default=500,
                         help="connection attempts in flight at once (the listen backlog is finite)")
     parser.add_argument("--connect-timeout", type=float, default=30.0)
+    parser.add_argument("--think", type=float, default=0.0,
+                        help="each request waits a random 0..THINK seconds first (0: all at once)")
     parser.add_argument("--url", help="a running server instead of spawning one")
     args = parser.parse_args(argv)
     limit = raise_nofile_limit()
@@ -329,7 +334,8 @@ def main(argv: list[str] | None = None) -> int:
             with SpawnedService(args.workers, args.pool_max, Path(tmp)) as service:
                 base_url = f"http://127.0.0.1:{service.port}"
                 result = _run(args, base_url)
-    result.update(workers=args.workers, poolMaxPerWorker=args.pool_max, cpus=os.cpu_count())
+    result.update(workers=args.workers, poolMaxPerWorker=args.pool_max, cpus=os.cpu_count(),
+                  thinkSeconds=args.think)
     print(json.dumps(result, indent=2))
     return 0
 
