@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from datetime import timedelta
 
 from sanic import Sanic
 from sanic_ext import Extend
@@ -10,7 +12,8 @@ from sanic_ext import Extend
 from service.config import Settings, check_production, get_settings
 from service.db import close_orm, dialect_of, init_orm
 from service.domain.auth import TokenService
-from service.http import auth, docs, health, wallet
+from service.domain.idempotency import IdempotencyStore
+from service.http import auth, docs, events, health, wallet
 from service.http.errors import JsonErrorHandler
 from service.http.metrics import install_metrics
 from service.http.middleware import install_middleware
@@ -23,6 +26,7 @@ MAX_BODY_BYTES = 1024 * 1024
 CORS_METHODS = "GET,POST,PUT,DELETE"
 CORS_HEADERS = "Authorization,Content-Type,X-Request-ID,Idempotency-Key"
 CORS_EXPOSED = "X-Request-ID,Idempotent-Replayed,Retry-After"
+IDEMPOTENCY_PURGE_INTERVAL_SECONDS = 600
 
 
 def _openapi_config(settings: Settings) -> dict:
@@ -50,6 +54,17 @@ def _describe_api(app: Sanic) -> None:
     spec.add_security_scheme("adminToken", "apiKey", location="header", name="X-Admin-Token")
 
 
+async def purge_idempotency_keys_forever(store: IdempotencyStore) -> None:
+    while True:
+        try:
+            purged = await store.purge_expired()
+            if purged:
+                log.info("purged %d expired idempotency keys", purged)
+        except Exception:  # a failed purge must not end the timer; the next one catches up
+            log.exception("idempotency key purge failed")
+        await asyncio.sleep(IDEMPOTENCY_PURGE_INTERVAL_SECONDS)
+
+
 def create_app(settings: Settings | object | None = None, name: str = APP_NAME) -> Sanic:
     # Sanic's CLI (`sanic service.app:create_app --factory`) passes its parsed arguments here;
     # anything that is not Settings means "read the settings from the environment".
@@ -69,12 +84,13 @@ def create_app(settings: Settings | object | None = None, name: str = APP_NAME) 
     app.ctx.settings = settings
     app.ctx.dialect = dialect_of(settings.DATABASE_URL)
     app.ctx.tokens = TokenService(settings.JWT_SECRET, settings.JWT_TTL_MIN)
+    app.ctx.idempotency = IdempotencyStore(timedelta(hours=settings.IDEMPOTENCY_TTL_HOURS))
 
     Extend(app)
     _describe_api(app)
     install_middleware(app)
     install_metrics(app)
-    for blueprint in (health.bp, auth.bp, wallet.bp, docs.bp):
+    for blueprint in (health.bp, auth.bp, wallet.bp, events.bp, docs.bp):
         app.blueprint(blueprint)
 
     @app.before_server_start
@@ -85,6 +101,14 @@ def create_app(settings: Settings | object | None = None, name: str = APP_NAME) 
             connect_timeout=settings.DB_CONNECT_TIMEOUT_SECONDS,
             command_timeout=settings.DB_COMMAND_TIMEOUT_SECONDS,
         )
+
+    @app.after_server_start
+    async def schedule_purges(app: Sanic) -> None:
+        app.add_task(purge_idempotency_keys_forever(app.ctx.idempotency), name="idempotency_purge")
+
+    @app.before_server_stop
+    async def stop_purges(app: Sanic) -> None:
+        await app.cancel_task("idempotency_purge", raise_exception=False)
 
     @app.after_server_stop
     async def close_database(app: Sanic) -> None:

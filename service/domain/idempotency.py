@@ -1,0 +1,134 @@
+"""Idempotency-Key handling (SPEC §3), after the IETF Idempotency-Key draft.
+
+A key is claimed by inserting its row (unique on user, endpoint, key) with no status: that row
+is the "in flight" marker, committed on its own so concurrent requests see it at once. The side
+effect then runs in one transaction that also writes the stored status and body into the row,
+so a stored response exists exactly when the side effect happened. If the operation fails the
+claim is released and a retry runs it again. Rows expire after the TTL and are purged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from service.domain.errors import IdempotencyConflict, IdempotencyKeyReused, ValidationFailed
+from service.models import IdempotencyKey
+
+# A claim whose request died (process killed) stops blocking retries after this long.
+IN_FLIGHT_LEASE = timedelta(seconds=60)
+_PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]{1,255}")
+_QUOTED_STRING = re.compile(r'"((?:[\x20\x21\x23-\x5b\x5d-\x7e]|\\["\\])*)"')
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    status: int
+    body: dict[str, Any]
+    replayed: bool = False
+
+
+Operation = Callable[[BaseDBAsyncClient], Awaitable[Outcome]]
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    user_id: str
+    endpoint: str
+    key: str
+
+
+def parse_key(header_value: str | None) -> str | None:
+    """The key of an Idempotency-Key header: bare, or the draft's quoted string form."""
+    if header_value is None:
+        return None
+    value = header_value.strip()
+    quoted = _QUOTED_STRING.fullmatch(value)
+    if quoted:
+        value = re.sub(r"\\(.)", r"\1", quoted.group(1))
+    if not _PRINTABLE_ASCII.fullmatch(value):
+        raise ValidationFailed(
+            "Idempotency-Key must be 1-255 printable ASCII characters",
+            [{"field": "Idempotency-Key", "problem": "must be 1-255 printable ASCII characters"}],
+        )
+    return value
+
+
+def fingerprint(canonical_body: str) -> str:
+    return hashlib.sha256(canonical_body.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyStore:
+    ttl: timedelta
+
+    async def run(self, scope: Scope | None, body_fingerprint: str, operation: Operation) -> Outcome:
+        """Runs `operation` in one transaction, at most once per scope within the TTL."""
+        if scope is None:
+            async with in_transaction() as conn:
+                return await operation(conn)
+        claim = await self._claim(scope, body_fingerprint)
+        if isinstance(claim, Outcome):
+            return claim
+        try:
+            async with in_transaction() as conn:
+                outcome = await operation(conn)
+                await IdempotencyKey.filter(id=claim).using_db(conn).update(
+                    status_code=outcome.status, response_data=json.dumps(outcome.body)
+                )
+        except BaseException:
+            await IdempotencyKey.filter(id=claim, status_code=None).delete()
+            raise
+        return outcome
+
+    async def _claim(self, scope: Scope, body_fingerprint: str) -> int | Outcome:
+        """The id of our new in-flight row, or the stored outcome to replay."""
+        for _ in range(3):  # a concurrent purge or release can remove the row we collided with
+            now = datetime.now(UTC)
+            try:
+                row = await IdempotencyKey.create(
+                    user_id=scope.user_id, endpoint=scope.endpoint, key=scope.key,
+                    request_fingerprint=body_fingerprint, status_code=None, response_data="",
+                    created_at=now, expires_at=now + self.ttl,
+                )
+                return row.id
+            except IntegrityError:
+                pass
+            existing = await IdempotencyKey.get_or_none(
+                user_id=scope.user_id, endpoint=scope.endpoint, key=scope.key
+            )
+            if existing is None:
+                continue
+            if existing.expires_at <= now:
+                # Expired keys are new again: purge on lookup, then claim afresh.
+                await IdempotencyKey.filter(id=existing.id, expires_at__lte=now).delete()
+                continue
+            if existing.request_fingerprint != body_fingerprint:
+                raise IdempotencyKeyReused(
+                    "This Idempotency-Key was already used with a different request body"
+                )
+            if existing.status_code is not None:
+                return Outcome(existing.status_code, json.loads(existing.response_data), True)
+            if existing.created_at <= now - IN_FLIGHT_LEASE and await self._take_over(existing, now):
+                return existing.id
+            raise IdempotencyConflict("A request with this Idempotency-Key is still in progress")
+        raise IdempotencyConflict("The Idempotency-Key is contended; retry")
+
+    @staticmethod
+    async def _take_over(stale: IdempotencyKey, now: datetime) -> bool:
+        taken = await IdempotencyKey.filter(
+            id=stale.id, status_code=None, created_at=stale.created_at
+        ).update(created_at=now)
+        return taken == 1
+
+    async def purge_expired(self, now: datetime | None = None) -> int:
+        return await IdempotencyKey.filter(expires_at__lte=now or datetime.now(UTC)).delete()

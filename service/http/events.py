@@ -1,0 +1,93 @@
+"""Event routes: POST /event, GET /events, GET /stats."""
+
+from __future__ import annotations
+
+import hmac
+
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse, json
+
+from service.domain import events
+from service.domain.errors import Forbidden
+from service.http.auth import optional_user, require_user
+from service.http.docs import ADMIN_TOKEN, BEARER, documented
+from service.http.idempotency import body_fingerprint, idempotency_key, outcome_response
+from service.http.responses import iso, paged
+from service.http.schemas import (
+    EventCreatedResponse,
+    EventFilterQuery,
+    EventRequest,
+    EventsResponse,
+    StatsQuery,
+    StatsResponse,
+)
+from service.http.validation import parse_body, parse_query
+
+bp = Blueprint("events")
+
+
+def _filter(query: EventFilterQuery) -> events.EventFilter:
+    return events.EventFilter(query.event_type, query.start_time, query.end_time)
+
+
+@bp.post("/event")
+@documented(
+    "Record an event (Idempotency-Key supported)",
+    tag="events", body=EventRequest, ok=EventCreatedResponse,
+    errors=(400, 401, 409, 413, 422), security=BEARER,
+)
+@require_user
+async def create_event(request: Request) -> HTTPResponse:
+    body = parse_body(EventRequest, request)
+    outcome = await events.track_event(
+        request.app.ctx.idempotency,
+        request.ctx.user.user_id,
+        body.eventType,
+        body.meta,
+        body.timestampUtc,
+        idempotency_key(request),
+        body_fingerprint(body),
+    )
+    return outcome_response(outcome)
+
+
+@bp.get("/events")
+@documented(
+    "The caller's events, newest first",
+    tag="events", query=EventFilterQuery, ok=EventsResponse, errors=(401, 422), security=BEARER,
+)
+@require_user
+async def list_events(request: Request) -> HTTPResponse:
+    query = parse_query(EventFilterQuery, request)
+    page = await events.events_page(request.ctx.user.user_id, _filter(query), query.limit, query.offset)
+    items = [{"id": e.id, "type": e.event_type, "ts": iso(e.ts_utc), "meta": e.meta} for e in page.events]
+    return json(paged("events", items, page.total, query))
+
+
+def _is_admin(request: Request) -> bool:
+    expected = request.app.ctx.settings.ADMIN_TOKEN
+    offered = request.headers.get("x-admin-token")
+    return bool(expected and offered) and hmac.compare_digest(offered.encode(), expected.encode())
+
+
+@bp.get("/stats")
+@documented(
+    "Event counts per type: global without a token, the caller's with one; another user's "
+    "(uid) needs X-Admin-Token. `total` counts the event types matching.",
+    tag="events", query=StatsQuery, ok=StatsResponse, errors=(401, 403, 422),
+    security={},
+)
+@optional_user
+async def stats(request: Request) -> HTTPResponse:
+    query = parse_query(StatsQuery, request)
+    caller = request.ctx.user.user_id if request.ctx.user else None
+    subject = query.uid or caller
+    if query.uid is not None and query.uid != caller and not _is_admin(request):
+        raise Forbidden("Statistics of another user need a valid X-Admin-Token")
+    page = await events.stats_page(subject, _filter(query), query.limit, query.offset)
+    by_type = [
+        {"eventType": s.event_type, "count": s.count, "firstTs": iso(s.first_ts), "lastTs": iso(s.last_ts)}
+        for s in page.by_type
+    ]
+    body = paged("byType", by_type, page.total, query)
+    return json({"scope": "global" if subject is None else "user", **body})
