@@ -27,7 +27,7 @@ COMMAND_TIMEOUT = "2"
 
 
 @pytest.fixture
-def server(live_server, throwaway_cluster: ThrowawayCluster) -> Iterator[LiveServer]:
+def server(throwaway_cluster: ThrowawayCluster, live_server) -> Iterator[LiveServer]:
     url = throwaway_cluster.url
     migrate_with_cli(url)
     running = live_server(url, workers=2, env={
@@ -52,6 +52,10 @@ def _assert_database_routes_unavailable(http: httpx.Client, auth: dict[str, str]
     assert health.json()["database"]["status"] == "unreachable"
     calls = [
         http.get("/balance", headers=auth),
+        http.post("/earn", json={"amount": 5, "reason": "quest"}, headers=auth),
+        http.post("/spend", json={"amount": 1, "reason": "shop"}, headers=auth),
+        http.post("/event", json={"eventType": "level_up"}, headers=auth),
+        http.get("/events", headers=auth),
         http.post("/login", json={"userId": "newcomer"}),
     ]
     for response in calls:
@@ -65,7 +69,11 @@ def _assert_database_routes_unavailable(http: httpx.Client, auth: dict[str, str]
 def _assert_recovered(http: httpx.Client, auth: dict[str, str]) -> None:
     wait_for(lambda: http.get("/health").status_code == 200)
     assert http.get("/health").json()["database"]["status"] == "connected"
-    assert http.get("/balance", headers=auth).status_code == 200
+    earned = http.post("/earn", json={"amount": 5, "reason": "back"}, headers=auth)
+    assert earned.status_code == 200, earned.text
+    # Nothing attempted during the outage was applied.
+    assert earned.json()["balance"] == 5
+    assert http.post("/event", json={"eventType": "level_up"}, headers=auth).status_code == 200
     _login(http, "after-the-outage")
 
 

@@ -81,7 +81,7 @@ def _server(live_server, postgres_url: str, grace: int) -> LiveServer:
     })
 
 
-async def test_sigterm_lets_an_in_flight_earn_commit(live_server, postgres_url: str,
+async def test_sigterm_lets_an_in_flight_earn_commit(postgres_url: str, live_server,
                                                      row_lock: asyncpg.Connection) -> None:
     server = _server(live_server, postgres_url, grace=30)
     token = _login(server.base_url, "graceful")
@@ -104,7 +104,7 @@ async def test_sigterm_lets_an_in_flight_earn_commit(live_server, postgres_url: 
     assert exit_code == 0, server.log()
 
 
-async def test_write_outliving_the_grace_period_is_rolled_back(live_server, postgres_url: str,
+async def test_write_outliving_the_grace_period_is_rolled_back(postgres_url: str, live_server,
                                                                row_lock: asyncpg.Connection) -> None:
     server = _server(live_server, postgres_url, grace=GRACE_SECONDS)
     token = _login(server.base_url, "cut-off")

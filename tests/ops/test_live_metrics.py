@@ -28,7 +28,7 @@ def multiproc_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def server(live_server, postgres_url: str, multiproc_dir: Path) -> Iterator[LiveServer]:
+def server(postgres_url: str, multiproc_dir: Path, live_server) -> Iterator[LiveServer]:
     yield live_server(postgres_url, workers=WORKERS, env={
         "PROMETHEUS_MULTIPROC_DIR": str(multiproc_dir),
         "DB_POOL_MAX": str(POOL_MAX),
@@ -82,6 +82,28 @@ def test_request_counters_are_summed_over_workers(server: LiveServer, multiproc_
         assert count == _ok(after, "/login", "POST", "200")
     # Raw paths never become labels.
     assert not any("/no/such/path" in str(labels) for _, labels in after)
+
+
+def test_wallet_writes_and_idempotent_replays_are_counted(server: LiveServer) -> None:
+    before = scrape(server.base_url)
+    with _fresh_connection_client(server.base_url) as http:
+        auth = {"Authorization": f"Bearer {http.post('/login', json={'userId': 'spender'}).json()['token']}"}
+        for _ in range(3):
+            assert http.post("/earn", json={"amount": 10, "reason": "quest"}, headers=auth).status_code == 200
+        assert http.post("/spend", json={"amount": 5, "reason": "shop"}, headers=auth).status_code == 200
+        assert http.post("/spend", json={"amount": 999, "reason": "shop"}, headers=auth).status_code == 409
+        keyed = {**auth, "Idempotency-Key": "retry-me"}
+        for _ in range(4):  # one write, three replays, spread over both workers
+            assert http.post("/earn", json={"amount": 1, "reason": "retry"}, headers=keyed).status_code == 200
+    after = scrape(server.base_url)
+
+    def delta(name: str, **labels: str) -> float:
+        return (value(after, name, **labels) or 0.0) - (value(before, name, **labels) or 0.0)
+
+    assert delta("wallet_writes_total", kind="earn") == 4
+    assert delta("wallet_writes_total", kind="spend") == 1
+    assert delta("idempotent_replays_total", endpoint="/earn") == 3
+    assert delta("http_requests_total", method="POST", route="/spend", status="409") == 1
 
 
 def test_pool_gauges_cover_every_worker(server: LiveServer) -> None:
