@@ -71,6 +71,10 @@ class Stats:
         self.failures[reason] = self.failures.get(reason, 0) + 1
 
 
+class ServerClosed(ConnectionError):
+    """The server ended keep-alive (Connection: close) on a response."""
+
+
 class Client:
     """One keep-alive HTTP/1.1 connection."""
 
@@ -111,6 +115,8 @@ class Client:
                 chunks.append(bytes(event.data))
             elif isinstance(event, h11.EndOfMessage):
                 break
+        if self.conn.our_state is h11.MUST_CLOSE:
+            raise ServerClosed(f"Connection: close after a {status} on {target}")
         self.conn.start_next_cycle()
         raw = b"".join(chunks)
         return status, (json.loads(raw) if raw else {})
@@ -168,7 +174,7 @@ async def session(index: int, args: argparse.Namespace, stats: Stats, logged_in:
         # Hold the connection until every session is done, so all stay open concurrently.
         await worked.event.wait()
     except (OSError, ConnectionError, h11.ProtocolError, asyncio.TimeoutError) as exc:
-        stats.fail(f"{'request' if client.writer else 'connect'}:{type(exc).__name__}")
+        stats.fail(f"{'request' if client.writer else 'connect'}:{type(exc).__name__}: {str(exc)[:80]}")
     finally:
         while barriers_left:
             arrive()
