@@ -1,4 +1,5 @@
-"""CLI: `python -m service migrate` applies the Aerich migrations; `serve` runs the API on :8000."""
+"""CLI: `python -m service migrate` applies the Aerich migrations; `serve` runs the API on :8000;
+`makemigrations NAME` writes a migration for model changes into both dialect histories."""
 
 from __future__ import annotations
 
@@ -45,6 +46,19 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _makemigrations(args: argparse.Namespace) -> int:
+    from service.migrations_tool import make_migrations, pending_migration
+
+    if args.dialect:
+        print(asyncio.run(pending_migration(args.dialect, args.name, write=not args.check)))
+        return 0
+    created = make_migrations(args.name, write=not args.check)
+    for dialect, version in created.items():
+        print(f"{dialect}: {version or 'no changes'}")
+    # --check fails when the models have changes no migration covers yet.
+    return 1 if args.check and any(created.values()) else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     parser = argparse.ArgumentParser(prog="python -m service")
@@ -58,6 +72,13 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--workers", type=int, default=None, help="overrides WEB_WORKERS")
     serve.add_argument("--single-process", action="store_true", help="no worker manager (1 worker)")
     serve.set_defaults(run=_serve)
+    make = commands.add_parser(
+        "makemigrations", help="write a migration for model changes into both dialect histories"
+    )
+    make.add_argument("name")
+    make.add_argument("--dialect", choices=["sqlite", "postgres"], help=argparse.SUPPRESS)
+    make.add_argument("--check", action="store_true", help="only report; exit 1 if one is needed")
+    make.set_defaults(run=_makemigrations)
     add_audit_command(commands)
     args = parser.parse_args(argv)
     return args.run(args)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import timedelta
 
@@ -10,7 +11,7 @@ from sanic import Sanic
 from sanic_ext import Extend
 
 from service.config import Settings, check_production, get_settings
-from service.db import close_orm, dialect_of, init_orm
+from service.db import close_orm, dialect_of, init_orm, warm_up
 from service.domain.auth import TokenService
 from service.domain.idempotency import IdempotencyStore
 from service.http import auth, docs, events, health, wallet
@@ -54,7 +55,8 @@ def _describe_api(app: Sanic) -> None:
     spec.add_security_scheme("adminToken", "apiKey", location="header", name="X-Admin-Token")
 
 
-async def purge_idempotency_keys_forever(store: IdempotencyStore) -> None:
+async def purge_idempotency_keys_forever(app: Sanic) -> None:
+    store: IdempotencyStore = app.ctx.idempotency
     while True:
         try:
             purged = await store.purge_expired()
@@ -101,14 +103,17 @@ def create_app(settings: Settings | object | None = None, name: str = APP_NAME) 
             connect_timeout=settings.DB_CONNECT_TIMEOUT_SECONDS,
             command_timeout=settings.DB_COMMAND_TIMEOUT_SECONDS,
         )
+        await warm_up(settings.DATABASE_URL)
 
     @app.after_server_start
     async def schedule_purges(app: Sanic) -> None:
-        app.add_task(purge_idempotency_keys_forever(app.ctx.idempotency), name="idempotency_purge")
+        app.ctx.purge_task = asyncio.create_task(purge_idempotency_keys_forever(app))
 
     @app.before_server_stop
     async def stop_purges(app: Sanic) -> None:
-        await app.cancel_task("idempotency_purge", raise_exception=False)
+        app.ctx.purge_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await app.ctx.purge_task
 
     @app.after_server_stop
     async def close_database(app: Sanic) -> None:

@@ -14,8 +14,7 @@ import sys
 
 from service import metrics
 from service.config import get_settings
-from service.db import close_orm, init_orm
-from service.db_errors import is_database_unavailable
+from service.db import close_orm, init_orm, is_database_unavailable
 from service.domain.audit import DEFAULT_OFFENDER_LIMIT, AuditReport, audit_balances
 
 

@@ -7,11 +7,14 @@ dialect it ran against, so each dialect keeps its own history of the same models
 from __future__ import annotations
 
 import logging
+import sqlite3
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import asyncpg
 from tortoise import Tortoise
+from tortoise.connection import get_connection
 
 log = logging.getLogger("service.db")
 
@@ -107,6 +110,49 @@ async def init_orm(database_url: str, pool_max: int = 20, **timeouts: float | No
     await Tortoise.init(
         config=tortoise_config(database_url, pool_max, **timeouts), _enable_global_fallback=True
     )
+
+
+async def warm_up(database_url: str) -> bool:
+    """Opens the connection (pool) before traffic arrives.
+
+    Tortoise's SQLite client takes its connection lock and then connects lazily; a request
+    cancelled in between (a client giving up on the very first request) leaks that lock and
+    hangs the worker for good. Connecting here, where nothing cancels it, avoids that. A database that is down only logs a warning: the
+    service still starts and /health answers 503 until it is back.
+    """
+    try:
+        await get_connection(dialect_of(database_url)).execute_query("SELECT 1")
+    except Exception as exc:  # any driver or network failure
+        log.warning("database not reachable at start-up: %s", exc)
+        return False
+    return True
+
+
+_UNAVAILABLE = (
+    OSError,  # includes ConnectionError and Tortoise's DBConnectionError
+    TimeoutError,
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.InsufficientResourcesError,  # e.g. "too many clients"
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.OperatorInterventionError,  # admin/crash shutdown, query cancelled
+    asyncpg.exceptions.InterfaceError,
+)
+_SQLITE_UNAVAILABLE = ("database is locked", "unable to open database")
+
+
+def is_database_unavailable(exc: BaseException) -> bool:
+    """True when `exc` (or what caused it) means the database cannot serve right now, as
+    opposed to a bug in a query: the client should get 503 and retry, not 500."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, _UNAVAILABLE):
+            return True
+        if isinstance(current, sqlite3.OperationalError) and str(current).startswith(_SQLITE_UNAVAILABLE):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
 
 
 async def close_orm() -> None:

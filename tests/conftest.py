@@ -2,26 +2,29 @@
 
 Fixtures other test modules reuse:
 - `db_url`        parametrised "sqlite" / "postgres": a database migrated from empty (once per
-                  session, through service.db.migrate) with every table emptied before the test.
+                  session, by `python -m service migrate`) with every table emptied before the test.
 - `settings`      Settings for that database (test secrets, no .env file).
 - `app`           create_app(settings).
 - `client`        an httpx.AsyncClient talking ASGI to `app` (ORM opened once per test).
+- `orm`           the ORM opened on `db_url` without an app (domain-level tests).
 - `make_token`    make_token(user_id, **overrides) -> a bearer token signed like the service's.
 - `auth_headers`  await auth_headers(user_id) -> {"Authorization": ...} after logging the user in.
 - `live_server`   live_server(db_url, workers=1, env=None) -> LiveServer(base_url): a real
                   `python -m service serve` process on a free loopback port (one per database
                   and settings per test module; stopped when the module ends).
+Helpers: service_env(url) (the test settings as environment variables), asgi_client(app),
+migrate_with_cli(url); tests/dbs.py creates and drops throw-away PostgreSQL databases.
 Under CI=true an unreachable PostgreSQL fails the run; locally it skips with the reason.
 """
 
 from __future__ import annotations
 
 import itertools
-from contextlib import asynccontextmanager
 import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -33,6 +36,7 @@ from sanic import Sanic
 
 from service.app import create_app
 from service.config import Settings
+from service.db import close_orm, init_orm
 from tests.dbs import (
     clean_tables,
     create_postgres_database,
@@ -58,12 +62,14 @@ def service_env(database_url: str) -> dict[str, str]:
         "AF_SECRET": TEST_AF_SECRET,
         "ENVIRONMENT": "test",
         "ALLOWED_ORIGINS": "http://localhost:3000,https://game.example",
+        # The PostgreSQL server (max_connections 100) is shared by every helper's test run.
+        "DB_POOL_MAX": "6",
     }
 
 
 def migrate_with_cli(database_url: str) -> None:
-    """`python -m service migrate`, exactly as `make run` does (own process: Tortoise's model
-    metadata is per process, so one process never migrates two dialects)."""
+    """`python -m service migrate`, exactly as `make run` does (in its own process, as in
+    production, so nothing the test process has loaded can help it)."""
     result = subprocess.run(
         [sys.executable, "-m", "service", "migrate"],
         cwd=repo_root(),
@@ -127,28 +133,36 @@ def app(settings: Settings) -> Sanic:
 
 
 @asynccontextmanager
-async def asgi_client(app: Sanic, run_listeners: bool = True) -> AsyncIterator[httpx.AsyncClient]:
+async def asgi_client(app: Sanic) -> AsyncIterator[httpx.AsyncClient]:
     """An httpx client speaking ASGI to `app`. Start-up/shut-down listeners (which open and
     close the ORM) run once around the block, not per request as sanic-testing's client does."""
     app.asgi = True
     await app._startup()
-    if run_listeners:
-        await app._server_event("init", "before")
-        await app._server_event("init", "after")
+    await app._server_event("init", "before")
+    await app._server_event("init", "after")
     transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
             yield http
     finally:
-        if run_listeners:
-            await app._server_event("shutdown", "before")
-            await app._server_event("shutdown", "after")
+        await app._server_event("shutdown", "before")
+        await app._server_event("shutdown", "after")
 
 
 @pytest.fixture
 async def client(app: Sanic) -> AsyncIterator[httpx.AsyncClient]:
     async with asgi_client(app) as http:
         yield http
+
+
+@pytest.fixture
+async def orm(db_url: str) -> AsyncIterator[str]:
+    """The ORM opened on `db_url` without an app, for testing domain modules directly."""
+    await init_orm(db_url, pool_max=5)
+    try:
+        yield db_url
+    finally:
+        await close_orm()
 
 
 @pytest.fixture

@@ -49,7 +49,7 @@ def _wait_healthy(server: LiveServer) -> None:
         if server.process.poll() is not None:
             raise RuntimeError(f"live server exited early:\n{server.log()}")
         try:
-            if httpx.get(f"{server.base_url}/health", timeout=2).status_code == 200:
+            if httpx.get(f"{server.base_url}/health", timeout=10).status_code == 200:
                 return
         except httpx.TransportError:
             pass

@@ -19,6 +19,7 @@ from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
+from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from service import metrics
@@ -69,6 +70,17 @@ def fingerprint(canonical_body: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class Claim:
+    """An in-flight key row we own: its id and the claim time (which a take-over changes)."""
+
+    id: int
+    claimed_at: datetime
+
+    def rows(self) -> QuerySet[IdempotencyKey]:
+        return IdempotencyKey.filter(id=self.id, status_code=None, created_at=self.claimed_at)
+
+
+@dataclass(frozen=True, slots=True)
 class IdempotencyStore:
     ttl: timedelta
 
@@ -84,16 +96,19 @@ class IdempotencyStore:
         try:
             async with in_transaction() as conn:
                 outcome = await operation(conn)
-                await IdempotencyKey.filter(id=claim).using_db(conn).update(
+                stored = await claim.rows().using_db(conn).update(
                     status_code=outcome.status, response_data=json.dumps(outcome.body)
                 )
+                if stored != 1:
+                    # Our claim outlived its lease and another request took it over: undo ours.
+                    raise IdempotencyConflict("The Idempotency-Key was taken over by a retry")
         except BaseException:
-            await IdempotencyKey.filter(id=claim, status_code=None).delete()
+            await claim.rows().delete()
             raise
         return outcome
 
-    async def _claim(self, scope: Scope, body_fingerprint: str) -> int | Outcome:
-        """The id of our new in-flight row, or the stored outcome to replay."""
+    async def _claim(self, scope: Scope, body_fingerprint: str) -> Claim | Outcome:
+        """Our new in-flight claim, or the stored outcome to replay."""
         for _ in range(3):  # a concurrent purge or release can remove the row we collided with
             now = datetime.now(UTC)
             try:
@@ -102,7 +117,7 @@ class IdempotencyStore:
                     request_fingerprint=body_fingerprint, status_code=None, response_data="",
                     created_at=now, expires_at=now + self.ttl,
                 )
-                return row.id
+                return Claim(row.id, now)
             except IntegrityError:
                 pass
             existing = await IdempotencyKey.get_or_none(
@@ -120,17 +135,12 @@ class IdempotencyStore:
                 )
             if existing.status_code is not None:
                 return Outcome(existing.status_code, json.loads(existing.response_data), True)
-            if existing.created_at <= now - IN_FLIGHT_LEASE and await self._take_over(existing, now):
-                return existing.id
+            if existing.created_at <= now - IN_FLIGHT_LEASE:
+                stale = Claim(existing.id, existing.created_at)
+                if await stale.rows().update(created_at=now) == 1:
+                    return Claim(existing.id, now)
             raise IdempotencyConflict("A request with this Idempotency-Key is still in progress")
         raise IdempotencyConflict("The Idempotency-Key is contended; retry")
-
-    @staticmethod
-    async def _take_over(stale: IdempotencyKey, now: datetime) -> bool:
-        taken = await IdempotencyKey.filter(
-            id=stale.id, status_code=None, created_at=stale.created_at
-        ).update(created_at=now)
-        return taken == 1
 
     async def purge_expired(self, now: datetime | None = None) -> int:
         return await IdempotencyKey.filter(expires_at__lte=now or datetime.now(UTC)).delete()

@@ -15,11 +15,14 @@ from sanic.response import HTTPResponse, json, redirect
 from sanic_ext import openapi
 from sanic_ext.extensions.openapi.builders import SpecificationBuilder
 from sanic_ext.extensions.openapi.definitions import Component, Parameter, Response
+from sanic_ext.extensions.openapi.types import Schema
 
 from service.http.schemas import ErrorResponse
 
-BEARER = {"bearer": []}
-ADMIN_TOKEN = {"adminToken": []}
+OPENAPI_VERSION = "3.1.0"
+BEARER = [{"bearer": []}]
+OPTIONAL_BEARER_OR_ADMIN = [{}, {"bearer": []}, {"adminToken": []}]
+ADMIN_TOKEN = [{"adminToken": []}]
 
 _ERROR_DESCRIPTIONS = {
     400: "Malformed JSON",
@@ -33,11 +36,43 @@ _ERROR_DESCRIPTIONS = {
 }
 
 
+class JsonSchema(Schema):
+    """A schema given as Pydantic's JSON schema dict, emitted as is (sanic-ext would re-read a
+    plain dict as an object description)."""
+
+    def __init__(self, schema: dict[str, Any]) -> None:
+        super().__init__()
+        self.schema = schema
+
+    def serialize(self) -> dict[str, Any]:
+        return self.schema
+
+
+def _without_null(prop: dict[str, Any]) -> dict[str, Any]:
+    # An optional query parameter is simply absent; its schema is the non-null alternative.
+    alternatives = [alt for alt in prop.get("anyOf", []) if alt.get("type") != "null"]
+    if len(alternatives) != 1:
+        return prop
+    rest = {k: v for k, v in prop.items() if k != "anyOf" and not (k == "default" and v is None)}
+    return {**alternatives[0], **rest}
+
+
+IDEMPOTENCY_KEY_PARAMETER = Parameter(
+    "Idempotency-Key",
+    schema=JsonSchema({"type": "string", "minLength": 1, "maxLength": 255}),
+    location="header",
+    required=False,
+    description="Retry-safe key (bare or quoted). A replayed response carries "
+    "`Idempotent-Replayed: true`; 409 while the first request is in flight; 422 "
+    "idempotency_key_reused for another body.",
+)
+
+
 def query_parameters(model: type[BaseModel]) -> list[Parameter]:
     schema = model.model_json_schema()
     required = set(schema.get("required", []))
     return [
-        Parameter(name, schema=prop, location="query", required=name in required)
+        Parameter(name, schema=JsonSchema(_without_null(prop)), location="query", required=name in required)
         for name, prop in schema["properties"].items()
     ]
 
@@ -51,8 +86,10 @@ def documented(
     query: type[BaseModel] | None = None,
     ok_status: int = 200,
     errors: tuple[int, ...] = (),
-    security: dict[str, list] | None = None,
+    security: list[dict[str, list]] | None = None,
+    idempotent: bool = False,
 ) -> Callable[[Any], Any]:
+    """`security` lists alternatives (OpenAPI ORs them); `{}` among them means "or anonymous"."""
     responses = [
         Response(
             {"application/json": Component(ok)} if ok else None,
@@ -71,11 +108,20 @@ def documented(
     kwargs: dict[str, Any] = {"summary": summary, "tag": tag, "response": responses}
     if body is not None:
         kwargs["body"] = {"application/json": Component(body)}
-    if query is not None:
-        kwargs["parameter"] = query_parameters(query)
-    if security is not None:
-        kwargs["secured"] = security
-    return openapi.definition(**kwargs)
+    parameters = query_parameters(query) if query is not None else []
+    if idempotent:
+        parameters.append(IDEMPOTENCY_KEY_PARAMETER)
+    if parameters:
+        kwargs["parameter"] = parameters
+    define = openapi.definition(**kwargs)
+
+    def decorate(handler: Any) -> Any:
+        handler = define(handler)
+        for requirement in security or ():
+            handler = openapi.secured(requirement)(handler)
+        return handler
+
+    return decorate
 
 
 bp = Blueprint("api_docs")
@@ -84,7 +130,11 @@ bp = Blueprint("api_docs")
 @bp.get("/openapi.json")
 @openapi.exclude()
 async def openapi_document(request: Request) -> HTTPResponse:
-    return json(SpecificationBuilder().build(request.app).serialize())
+    document = SpecificationBuilder().build(request.app).serialize()
+    # The schemas are Pydantic's JSON Schema 2020-12 (e.g. `"type": "null"` alternatives),
+    # which is the dialect of OpenAPI 3.1; sanic-ext labels every document 3.0.3.
+    document["openapi"] = OPENAPI_VERSION
+    return json(document)
 
 
 @bp.get("/redoc")

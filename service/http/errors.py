@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from typing import Any
 
-from sanic import Request, Sanic
-from sanic.exceptions import RequestCancelled, SanicException
+from sanic import Request
+from sanic.exceptions import SanicException
 from sanic.handlers import ErrorHandler
 from sanic.response import HTTPResponse, json
 
-from service.db_errors import is_database_unavailable
+from service.db import is_database_unavailable
 from service.domain.errors import DomainError
 from service.http.middleware import add_standard_headers, request_id_of
 
 log = logging.getLogger("service.http")
+CLIENT_CLOSED_REQUEST = 499
 
 _CAMEL_BOUNDARY = re.compile(r"(?<!^)(?=[A-Z])")
 # Sanic's exception classes by status, named the way the contract names codes.
@@ -34,16 +36,14 @@ _SANIC_CODES = {
 }
 
 
-DATABASE_RETRY_AFTER_SECONDS = "5"
-CLIENT_CLOSED_REQUEST = 499
-
-
 class MalformedJson(DomainError):
     status = 400
     code = "malformed_json"
 
 
 class PayloadTooLarge(DomainError):
+    """For routes with a tighter limit than the global 1 MiB (e.g. postbacks, 64 KiB)."""
+
     status = 413
     code = "payload_too_large"
 
@@ -84,6 +84,12 @@ class JsonErrorHandler(ErrorHandler):
     """Renders every exception as the JSON envelope; unexpected ones are logged as bugs."""
 
     def default(self, request: Request, exception: Exception) -> HTTPResponse:
+        response = self._render(request, exception)
+        if response.status < 500 and request is not None:
+            log.info("%s %s -> %d", request.method, request.path, response.status)
+        return response
+
+    def _render(self, request: Request, exception: Exception) -> HTTPResponse:
         if isinstance(exception, DomainError):
             return error_response(
                 request, exception.status, exception.code, exception.message, exception.details
@@ -95,21 +101,19 @@ class JsonErrorHandler(ErrorHandler):
             message = str(exception) or "Request failed"
             headers = {k: str(v) for k, v in (getattr(exception, "headers", None) or {}).items()}
             return error_response(request, status, _sanic_code(exception), message, headers=headers)
-        if isinstance(exception, RequestCancelled):
-            # The client went away mid-request and nothing will be sent. nginx's 499 keeps it
-            # out of the 5xx error rate in the metrics; it is not a server bug.
-            return error_response(
-                request, CLIENT_CLOSED_REQUEST, "client_closed_request", "The client disconnected"
-            )
+        if isinstance(exception, asyncio.CancelledError):
+            # The client went away (Sanic's RequestCancelled); nobody will read this response.
+            # 499 (nginx's "client closed request"), not 503: in the metrics a client giving
+            # up must not count towards the 5xx error rate that pages people.
+            log.info("request cancelled by the client")
+            return error_response(request, CLIENT_CLOSED_REQUEST, "request_cancelled",
+                                  "The request was cancelled")
         if is_database_unavailable(exception):
             log.warning("database unavailable: %r", exception)
             return error_response(
-                request, 503, "database_unavailable", "The database is unreachable; retry shortly",
-                headers={"Retry-After": DATABASE_RETRY_AFTER_SECONDS},
+                request, 503, "database_unavailable", "The database is unavailable; retry shortly",
+                headers={"Retry-After": "1"},
             )
         log.error("unhandled exception", exc_info=exception)
         return error_response(request, 500, "internal_error", "An unexpected error occurred")
 
-
-def install_error_handler(app: Sanic) -> None:
-    app.error_handler = JsonErrorHandler()

@@ -10,7 +10,7 @@ from sanic.response import HTTPResponse, json
 from service.domain import events
 from service.domain.errors import Forbidden
 from service.http.auth import optional_user, require_user
-from service.http.docs import ADMIN_TOKEN, BEARER, documented
+from service.http.docs import BEARER, OPTIONAL_BEARER_OR_ADMIN, documented
 from service.http.idempotency import body_fingerprint, idempotency_key, outcome_response
 from service.http.responses import iso, paged
 from service.http.schemas import (
@@ -34,7 +34,7 @@ def _filter(query: EventFilterQuery) -> events.EventFilter:
 @documented(
     "Record an event (Idempotency-Key supported)",
     tag="events", body=EventRequest, ok=EventCreatedResponse,
-    errors=(400, 401, 409, 413, 422), security=BEARER,
+    errors=(400, 401, 409, 413, 422), security=BEARER, idempotent=True,
 )
 @require_user
 async def create_event(request: Request) -> HTTPResponse:
@@ -75,7 +75,7 @@ def _is_admin(request: Request) -> bool:
     "Event counts per type: global without a token, the caller's with one; another user's "
     "(uid) needs X-Admin-Token. `total` counts the event types matching.",
     tag="events", query=StatsQuery, ok=StatsResponse, errors=(401, 403, 422),
-    security={},
+    security=OPTIONAL_BEARER_OR_ADMIN,
 )
 @optional_user
 async def stats(request: Request) -> HTTPResponse:

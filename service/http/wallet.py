@@ -45,6 +45,7 @@ async def _change(request: Request, sign: int) -> HTTPResponse:
 @documented(
     "Add currency (Idempotency-Key supported)",
     tag="wallet", body=AmountRequest, ok=BalanceChangeResponse, errors=_CHANGE_ERRORS, security=BEARER,
+    idempotent=True,
 )
 @require_user
 async def earn(request: Request) -> HTTPResponse:
@@ -55,6 +56,7 @@ async def earn(request: Request) -> HTTPResponse:
 @documented(
     "Spend currency; 409 insufficient_funds when the balance is lower (Idempotency-Key supported)",
     tag="wallet", body=AmountRequest, ok=BalanceChangeResponse, errors=_CHANGE_ERRORS, security=BEARER,
+    idempotent=True,
 )
 @require_user
 async def spend(request: Request) -> HTTPResponse:

@@ -39,7 +39,9 @@ async def live_http(live_server, db_url):
 
 
 async def _login(http: httpx.AsyncClient, user_id: str) -> dict[str, str]:
-    token = (await http.post("/login", json={"userId": user_id})).json()["token"]
+    response = await http.post("/login", json={"userId": user_id})
+    assert response.status_code == 200, response.text
+    token = response.json()["token"]
     return {"Authorization": f"Bearer {token}"}
 
 

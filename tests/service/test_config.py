@@ -90,10 +90,14 @@ def test_dotenv_file_is_read(tmp_path, monkeypatch):
     assert settings.allowed_origins == ["https://a.example", "https://b.example"]
 
 
-def test_repo_ships_an_env_example():
-    example = (repo_root() / ".env.example").read_text()
+def test_repo_ships_an_env_example_that_loads(monkeypatch):
+    path = repo_root() / ".env.example"
+    example = path.read_text()
     for name in ("DATABASE_URL", "JWT_SECRET", "AF_SECRET", "ADMIN_TOKEN", "IDEMPOTENCY_TTL_HOURS"):
         assert f"{name}=" in example
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings(_env_file=path)
+    assert settings.DATABASE_URL == "sqlite:///data/app.db" and settings.WEB_WORKERS is None
 
 
 def test_empty_optional_values_mean_unset():

@@ -77,20 +77,41 @@ async def test_production_adds_hsts(db_url):
     )
     Sanic.test_mode = True
     app = create_app(settings, name=f"hsts_{uuid.uuid4().hex}")
-    async with asgi_client(app, run_listeners=False) as http:
+    async with asgi_client(app) as http:  # the ORM connects lazily; this route needs no database
         response = await http.get("/no-such-route")
     assert response.status_code == 404
     assert response.headers["Strict-Transport-Security"].startswith("max-age=")
 
 
-def test_openapi_documents_every_route_with_security(live_server, db_url):
+API_ROUTES = {
+    ("get", "/health"), ("post", "/login"), ("post", "/earn"), ("post", "/spend"),
+    ("get", "/balance"), ("get", "/ledger"), ("post", "/event"), ("get", "/events"), ("get", "/stats"),
+}
+
+
+def test_openapi_documents_every_route_with_models_and_security(live_server, db_url):
     server = live_server(db_url)
     document = httpx.get(f"{server.base_url}/openapi.json").json()
-    assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
-    assert document["components"]["securitySchemes"]["adminToken"]["name"] == "X-Admin-Token"
+    assert document["openapi"].startswith("3.1")
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["bearer"] == {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    assert schemes["adminToken"] == {"type": "apiKey", "name": "X-Admin-Token", "in": "header"}
+    documented = {(m, p) for p, ops in document["paths"].items() for m in ops}
+    assert API_ROUTES <= documented
+    for method, path in API_ROUTES:
+        operation = document["paths"][path][method]
+        ok = next(r for code, r in operation["responses"].items() if code.startswith("2"))
+        assert ok["content"]["application/json"]["schema"]["$ref"].startswith("#/components/schemas/")
+        if method == "post":
+            assert operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
     assert document["paths"]["/balance"]["get"]["security"] == [{"bearer": []}]
-    assert "LoginRequest" in document["components"]["schemas"]
+    assert {"adminToken": []} in document["paths"]["/stats"]["get"]["security"]
+    earn_params = {p["name"] for p in document["paths"]["/earn"]["post"]["parameters"]}
+    assert "Idempotency-Key" in earn_params
+    limit = next(p for p in document["paths"]["/events"]["get"]["parameters"] if p["name"] == "limit")
+    assert (limit["schema"]["minimum"], limit["schema"]["maximum"]) == (1, 1000)
     assert httpx.get(f"{server.base_url}/docs").status_code == 200
+    assert httpx.get(f"{server.base_url}/redoc", follow_redirects=True).status_code == 200
 
 
 def test_body_over_one_mebibyte_is_json_413(live_server, db_url):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from service.domain.idempotency import IdempotencyStore, fingerprint
 from service.models import IdempotencyKey
+from tests.conftest import asgi_client
 
 EARN = {"amount": 40, "reason": "quest"}
 
@@ -139,3 +141,17 @@ async def test_event_endpoint_is_idempotent(client, auth_headers):
     assert again.json() == first.json() and again.headers["Idempotent-Replayed"] == "true"
     assert (await client.get("/events", headers=headers)).json()["total"] == 1
 
+
+
+async def test_server_purges_expired_keys_on_its_timer(orm, app):
+    long_ago = datetime.now(UTC) - timedelta(days=2)
+    await IdempotencyKey.create(
+        user_id="someone", endpoint="/earn", key="stale", request_fingerprint="f", status_code=200,
+        response_data="{}", created_at=long_ago, expires_at=long_ago + timedelta(hours=24),
+    )
+    async with asgi_client(app):  # start-up runs the first purge at once
+        for _ in range(100):
+            if not await IdempotencyKey.filter(key="stale").exists():
+                break
+            await asyncio.sleep(0.02)
+        assert not await IdempotencyKey.filter(key="stale").exists()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
-from tests.conftest import migrate_with_cli
+from tests.conftest import migrate_with_cli, repo_root
 from tests.dbs import create_postgres_database, drop_postgres_database, sqlite_url
 from tests.service.schema_introspection import postgres_schema, sqlite_schema
 
@@ -51,3 +54,13 @@ def test_migrate_twice_is_a_no_op(tmp_path):
     migrate_with_cli(db)
     migrate_with_cli(db)
     assert "users" in sqlite_schema(db)
+
+
+def test_both_histories_cover_the_current_models():
+    """Fails when service/models.py changed without `python -m service makemigrations NAME`."""
+    result = subprocess.run(
+        [sys.executable, "-m", "service", "makemigrations", "guard", "--check"],
+        cwd=repo_root(), capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.split() == ["sqlite:", "no", "changes", "postgres:", "no", "changes"]

@@ -1,0 +1,152 @@
+"""Pipeline benchmark (figures, not a test).
+
+    .venv/bin/python bench/pipeline_bench.py [--rows 1000000] [--days 90] [--campaigns 60] [--loop-rows 100000]
+
+1. Generates ~1M AppsFlyer purchases (~0.9M confirmed, ~1.5M sessions, 60 campaigns x 90 days of
+   cost) with revenue.synth and writes the CSVs to a temp dir.
+2. Runs the whole pipeline (every stage, all seven reports) in a fresh child process and prints
+   each stage's seconds, the total, and the child's peak RSS.
+3. Reconciles ~100k rows with the brief's §5.2 per-group loop (made one-to-one: inside each
+   appsflyer_id group all pairs within the window are taken greedily in the SPEC's order) and with
+   revenue.reconcile, checks that both give the same pairs, and prints the speed ratio.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+def peak_rss_mib() -> float:
+    """This process's peak RSS. VmHWM, not ru_maxrss: on Linux ru_maxrss survives execve, so a
+    child started from a big parent would report the parent's footprint."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def child(data_dir: str, reports_dir: str) -> None:
+    """Runs in a fresh process so that peak RSS is the pipeline's alone."""
+    from revenue.stages import run_all
+
+    started, cpu_started = time.perf_counter(), time.process_time()
+    result = run_all(data_dir, reports_dir, progress=False)
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    peak_mib = peak_rss_mib()
+    print(json.dumps({"seconds": result["seconds"], "wall": round(wall, 3), "cpu": round(cpu, 3),
+                      "peak_rss_mib": round(peak_mib, 1),
+                      "rows": result["stages"]["extract"]["rows"], "summary": result["stages"]["publish"]["summary"]}))
+
+
+def brief_loop_one_to_one(af: pd.DataFrame, confirmed: pd.DataFrame, tolerance_minutes: float = 10) -> set:
+    """The brief's "after" code (groupby + per-id loop + vectorised time diffs), made one-to-one."""
+    tolerance = pd.Timedelta(minutes=tolerance_minutes)
+    purchases_by_af = af.groupby("appsflyer_id")
+    confirmed_by_af = confirmed.groupby("appsflyer_id")
+    confirmed_ids = set(confirmed["appsflyer_id"])
+    pairs = set()
+    for af_id in af["appsflyer_id"].unique():
+        if af_id not in confirmed_ids:
+            continue
+        p_group = purchases_by_af.get_group(af_id)
+        c_group = confirmed_by_af.get_group(af_id)
+        time_diffs = np.abs(p_group["event_time_utc"].to_numpy()[:, None] - c_group["event_time_utc"].to_numpy()[None, :])
+        p_index, c_index = np.nonzero(time_diffs <= tolerance.to_timedelta64())
+        if len(p_index) == 0:
+            continue
+        revenue_diffs = np.abs(
+            np.rint(p_group["original_revenue_usd"].to_numpy()[p_index] * 100)
+            - np.rint(c_group["revenue_usd"].to_numpy()[c_index] * 100)
+        )
+        order = np.lexsort((
+            c_group["source_row"].to_numpy()[c_index], p_group["source_row"].to_numpy()[p_index],
+            c_group["event_time_utc"].to_numpy()[c_index], p_group["event_time_utc"].to_numpy()[p_index],
+            revenue_diffs, time_diffs[p_index, c_index],
+        ))
+        taken_p, taken_c = set(), set()
+        for k in order:
+            p, c = p_index[k], c_index[k]
+            if p not in taken_p and c not in taken_c:
+                taken_p.add(p)
+                taken_c.add(c)
+                pairs.add((int(p_group["source_row"].iloc[p]), int(c_group["source_row"].iloc[c])))
+    return pairs
+
+
+def loop_comparison(rows: int, seed: int) -> dict:
+    from revenue import reconcile, stages, synth
+    from revenue.io import read_parquet
+
+    with tempfile.TemporaryDirectory(prefix="pipeline-loop-") as scratch:
+        frames, truth = synth.generate(rows, seed)
+        synth.write_dataset(Path(scratch) / "data", frames, truth)
+        work = Path(scratch) / "work"
+        stages.extract(Path(scratch) / "data", work)
+        stages.normalise(work)
+        stages.dedup(work)
+        af = read_parquet(work / "curated_purchases.parquet")
+        conf = read_parquet(work / "normalised_confirmed.parquet")
+    started = time.perf_counter()
+    detail = reconcile.reconcile(af, conf)
+    ours = time.perf_counter() - started
+    started = time.perf_counter()
+    loop_pairs = brief_loop_one_to_one(af, conf)
+    loop = time.perf_counter() - started
+    matched = detail[detail["category"] == "matched"]
+    our_pairs = set(zip(matched["af_source_row"].astype(int), matched["confirmed_source_row"].astype(int)))
+    return {"af_rows": len(af), "confirmed_rows": len(conf), "vectorised_s": round(ours, 3),
+            "brief_loop_s": round(loop, 3), "ratio": round(loop / ours, 1), "same_pairs": our_pairs == loop_pairs,
+            "equals_ground_truth": sorted(map(list, our_pairs)) == truth["pairs"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--days", type=int, default=90)
+    parser.add_argument("--campaigns", type=int, default=60)
+    parser.add_argument("--loop-rows", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=2025)
+    parser.add_argument("--child", nargs=2, metavar=("DATA_DIR", "REPORTS_DIR"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(*args.child)
+        return
+    from revenue import synth
+
+    print(f"load before: {os.getloadavg()}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="pipeline-bench-") as scratch:
+        data = Path(scratch) / "data"
+        started = time.perf_counter()
+        frames, _ = synth.generate(args.rows, args.seed, days=args.days, campaigns=args.campaigns)
+        synth.write_dataset(data, frames, {"note": "ground truth not needed here"})
+        print(f"generated {', '.join(f'{k}={len(v):,}' for k, v in frames.items())} "
+              f"in {time.perf_counter() - started:.1f}s", flush=True)
+        del frames
+        completed = subprocess.run(
+            [sys.executable, __file__, "--child", str(data), str(Path(scratch) / "reports")],
+            capture_output=True, text=True, check=True,
+        )
+        figures = json.loads(completed.stdout.strip().splitlines()[-1])
+        print("\nwhole run (fresh process, all seven reports):")
+        for stage, seconds in figures["seconds"].items():
+            print(f"  {stage:<13} {seconds:7.3f} s")
+        print(f"  wall (incl. imports inside run_all) {figures['wall']:.3f} s; CPU (all threads) {figures['cpu']:.3f} s; "
+              f"peak RSS {figures['peak_rss_mib']:.0f} MiB")
+        print(f"  rows {figures['rows']}; summary {figures['summary']}")
+    print(f"\nreconciliation on ~{args.loop_rows:,} rows, brief per-group loop vs vectorised:", flush=True)
+    print("  " + json.dumps(loop_comparison(args.loop_rows, args.seed + 1)))
+    print(f"load after: {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()

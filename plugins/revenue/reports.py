@@ -1,0 +1,191 @@
+"""The seven report files of SPEC §5, built from the work_dir artefacts and written atomically."""
+from __future__ import annotations
+
+import datetime as dt
+import math
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from revenue import reconcile as reconcile_stage
+from revenue import roas as roas_stage
+from revenue.io import SOURCE_ROW, AtomicBatch, iso_utc_text, json_text, read_parquet, write_csv
+
+MAX_EXAMPLES = 1000
+REPORT_FILES = (
+    "purchases_curated.csv", "reconciliation.json", "reconciliation_detail.csv",
+    "roas_d1.json", "roas_anomaly.json", "arpdau_d1.json", "report.html",
+)
+CURATED_COLUMNS = [
+    "appsflyer_id", "event_time_utc", "event_name", "revenue_usd", "original_revenue_usd", "chargeback",
+    "campaign", "receipt_id", SOURCE_ROW,
+]
+
+
+def iso_utc(times: pd.Series) -> pd.Series:
+    """UTC timestamps as ISO 8601 text with offset (``2025-11-12T10:30:00+00:00``); NaT -> null."""
+    return pd.Series(iso_utc_text(pa.array(times)).to_pandas(), index=times.index, dtype="str")
+
+
+def with_iso_times(frame: pd.DataFrame) -> pd.DataFrame:
+    converted = frame.copy()
+    for column in frame.columns:
+        if isinstance(frame[column].dtype, pd.DatetimeTZDtype):
+            converted[column] = iso_utc(frame[column])
+    return converted
+
+
+def number(value: Any, digits: int = 6) -> float | int | None:
+    """A JSON-safe number: NaN/inf/NA become null."""
+    if value is None or value is pd.NA or (isinstance(value, float) and not math.isfinite(value)):
+        return None
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return int(value)
+    return round(float(value), digits)
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as camelCase JSON objects: ISO times, null for missing numbers."""
+    names = {column: _camel(column) for column in frame.columns}
+    out = []
+    for row in with_iso_times(frame).to_dict("records"):
+        item = {}
+        for key, value in row.items():
+            if isinstance(value, (bool, np.bool_)):
+                item[names[key]] = bool(value)
+            elif isinstance(value, (int, float, np.integer, np.floating)) or value is pd.NA or value is None:
+                item[names[key]] = number(value)
+            else:
+                item[names[key]] = None if pd.isna(value) else str(value)
+        out.append(item)
+    return out
+
+
+def reconciliation_payload(detail: pd.DataFrame, meta: dict, data_quality: dict) -> dict:
+    examples = {}
+    category = detail["category"].to_numpy()
+    mismatch = detail["revenue_mismatch"].to_numpy(dtype=bool)
+    for name in reconcile_stage.CATEGORIES:
+        # Positions first, rows last: only the examples are ever copied out of the big frame.
+        positions = np.flatnonzero(category == name)
+        if name == reconcile_stage.MATCHED:  # mismatched pairs are the interesting examples
+            positions = np.concatenate([positions[mismatch[positions]], positions[~mismatch[positions]]])
+        examples[name] = records(detail.iloc[positions[:MAX_EXAMPLES]])
+    return {
+        "toleranceMinutes": meta["toleranceMinutes"],
+        "summary": meta["summary"],
+        "examples": examples,
+        "dataQuality": data_quality,
+    }
+
+
+def data_quality(work_dir: Path, extract_meta: dict, curated: pd.DataFrame) -> dict:
+    drops = pd.concat([read_parquet(work_dir / "drops_normalise.parquet"), read_parquet(work_dir / "drops_dedup.parquet")])
+    dropped: dict[str, dict[str, int]] = {}
+    for row in drops.itertuples(index=False):
+        dropped.setdefault(row.source, {})[row.reason] = int(row.rows)
+    return {
+        "rowsIn": extract_meta["rows"],
+        "dropped": dropped,
+        "droppedTotal": int(drops["rows"].sum()),
+        "curatedPurchases": int(len(curated)),
+        "chargebacks": {
+            "purchasesFlagged": int(curated["chargeback"].sum()),
+            "revenueZeroedUsd": number(curated.loc[curated["chargeback"], "original_revenue_usd"].sum(), 2),
+        },
+    }
+
+
+def roas_d1_payload(verdicts: pd.DataFrame, report_date: str) -> dict:
+    revenue, cost = float(verdicts["revenue_usd"].sum()), float(verdicts["cost_usd"].fillna(0).sum())
+    return {
+        "date": report_date,
+        "campaigns": records(verdicts[["campaign", "revenue_usd", "cost_usd", "roas", "purchases"]]),
+        "totals": {
+            "revenueUsd": number(revenue, 2), "costUsd": number(cost, 2),
+            "roas": number(revenue / cost) if cost > 0 else None,
+        },
+    }
+
+
+def roas_anomaly_payload(verdicts: pd.DataFrame, report_date: str) -> dict:
+    day = dt.date.fromisoformat(report_date)
+    columns = [
+        "campaign", "status", "severity", "roas", "baseline_roas", "baseline_days", "ratio_to_baseline",
+        "revenue_usd", "cost_usd", "baseline_revenue_usd", "baseline_cost_usd", "insight",
+    ]
+    flagged = verdicts[verdicts["status"] == roas_stage.ANOMALY].copy()
+    flagged["_order"] = (flagged["severity"] != "critical").astype(int)
+    flagged = flagged.sort_values(["_order", "ratio_to_baseline", "campaign"])
+    return {
+        "date": report_date,
+        "baselineWindow": {
+            "from": (day - dt.timedelta(days=roas_stage.BASELINE_FROM_DAYS_BEFORE)).isoformat(),
+            "to": (day - dt.timedelta(days=roas_stage.BASELINE_TO_DAYS_BEFORE)).isoformat(),
+        },
+        "rules": {
+            "flagBelowBaselineRatio": roas_stage.ANOMALY_RATIO,
+            "criticalBelowBaselineRatio": roas_stage.CRITICAL_RATIO,
+            "minBaselineDays": roas_stage.MIN_BASELINE_DAYS,
+        },
+        "anomalies": records(flagged[columns]),
+        "campaigns": records(verdicts[columns]),
+    }
+
+
+def arpdau_payload(table: pd.DataFrame, report_date: str) -> dict:
+    return {"date": report_date, "campaigns": records(table[["campaign", "revenue_usd", "dau", "arpdau"]])}
+
+
+def write_reports(work_dir: str | Path, reports_dir: str | Path) -> dict:
+    """Build every report from work_dir, then rename all seven into reports_dir together."""
+    from revenue.report_html import render_report
+    from revenue.stages import load_meta
+
+    work, out = Path(work_dir), Path(reports_dir)
+    curated = read_parquet(work / "curated_purchases.parquet")
+    detail = read_parquet(work / "reconciliation_detail.parquet")
+    verdicts = read_parquet(work / "roas_d1.parquet")
+    daily = read_parquet(work / "roas_daily.parquet")
+    arpdau_table = read_parquet(work / "arpdau_d1.parquet")
+    reconcile_meta, roas_meta = load_meta(work, "reconcile"), load_meta(work, "roas")
+    quality = data_quality(work, load_meta(work, "extract"), curated)
+
+    out.mkdir(parents=True, exist_ok=True)
+    # The big CSVs are written by pyarrow (which releases the GIL) while this thread builds the
+    # JSON and the charts. The pool closes before the batch, so no writer outlives a rollback.
+    with AtomicBatch() as batch, ThreadPoolExecutor(max_workers=2) as pool:
+        csv_jobs = [
+            pool.submit(batch.add, out / "purchases_curated.csv", lambda tmp: write_csv(tmp, curated[CURATED_COLUMNS])),
+            pool.submit(batch.add, out / "reconciliation_detail.csv", lambda tmp: write_csv(tmp, detail)),
+        ]
+        payloads = {
+            "reconciliation.json": reconciliation_payload(detail, reconcile_meta, quality),
+            "roas_d1.json": roas_d1_payload(verdicts, roas_meta["date"]),
+            "roas_anomaly.json": roas_anomaly_payload(verdicts, roas_meta["date"]),
+            "arpdau_d1.json": arpdau_payload(arpdau_table, load_meta(work, "arpdau")["date"]),
+        }
+        html = render_report(payloads, daily, verdicts)
+        for name, payload in payloads.items():
+            text = json_text(payload)
+            batch.add(out / name, lambda tmp, text=text: tmp.write_text(text, encoding="utf-8"))
+        batch.add(out / "report.html", lambda tmp: tmp.write_text(html, encoding="utf-8"))
+        for job in csv_jobs:
+            job.result()
+    summary = {
+        "date": roas_meta["date"],
+        **{c: reconcile_meta["summary"][c]["count"] for c in reconcile_stage.CATEGORIES},
+        "revenueMismatches": reconcile_meta["summary"]["revenueMismatches"],
+        "anomalies": roas_meta["anomalies"],
+        "critical": roas_meta["critical"],
+    }
+    return {"reports": {name: str(out / name) for name in REPORT_FILES}, "summary": summary}
