@@ -1,10 +1,9 @@
 """Balance audit at scale: 1,000,000 users (3 ledger rows each) on PostgreSQL.
 
-Creates a fresh database on BENCH_DATABASE_URL / TEST_DATABASE_URL (default
-postgres://postgres@127.0.0.1:5432), migrates it with `python -m service migrate`, seeds users
+On a fresh database migrated by `python -m service migrate` (bench/scratch_database.py), seeds users
 and ledger rows with generate_series (consistent: balance = sum of deltas), plants a few
 discrepancies, then times service.domain.audit.audit_balances (several runs) and the
-`python -m service audit` command end to end. Drops the database at the end.
+`python -m service audit` command end to end.
 
     .venv/bin/python -m bench.audit_scale                 # 1,000,000 users
     .venv/bin/python -m bench.audit_scale --users 100000
@@ -15,17 +14,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import secrets
 import subprocess
 import sys
 import time
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_PG = "postgres://postgres@127.0.0.1:5432/postgres"
+from bench.scratch_database import REPO_ROOT, scratch_database
 PLANTED = {"audit-user-17": 1, "audit-user-4242": -5}  # user -> balance drift
 
 SEED_SQL = """
@@ -37,11 +32,6 @@ INSERT INTO wallet_ledger (user_id, delta, balance_after, reason, ts)
 SELECT u.id, d.delta, d.after, 'seed', now()
 FROM users AS u CROSS JOIN (VALUES (100, 100), (100, 200), (-50, 150)) AS d(delta, after);
 """
-
-
-def _with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, ""))
 
 
 async def _seed(url: str, users: int) -> float:
@@ -73,27 +63,13 @@ async def _time_audits(url: str, runs: int) -> list[tuple[float, int, int]]:
         await close_orm()
 
 
-async def _admin(server: str, statement: str) -> None:
-    conn = await asyncpg.connect(_with_database(server, "postgres"))
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.audit_scale")
     parser.add_argument("--users", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args(argv)
-    server = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("TEST_DATABASE_URL") or DEFAULT_PG
-    database = f"bench_audit_{os.getpid()}_{secrets.token_hex(3)}"
-    url = _with_database(server, database)
-    env = {**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "WARNING"}
-    asyncio.run(_admin(server, f'CREATE DATABASE "{database}"'))
-    try:
-        subprocess.run([sys.executable, "-m", "service", "migrate"], cwd=REPO_ROOT, env=env,
-                       check=True, capture_output=True)
+    with scratch_database("audit") as url:
+        env = {**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "WARNING"}
         seeded = asyncio.run(_seed(url, args.users))
         print(f"seeded {args.users} users, {3 * args.users} ledger rows in {seeded:.1f} s; "
               f"load {os.getloadavg()[0]:.2f}")
@@ -105,8 +81,6 @@ def main(argv: list[str] | None = None) -> int:
                              capture_output=True, text=True)
         print(f"`python -m service audit` end to end: {time.perf_counter() - started:.2f} s, "
               f"exit {cli.returncode}\n{cli.stdout.strip()}")
-    finally:
-        asyncio.run(_admin(server, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
     return 0
 
 

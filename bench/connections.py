@@ -6,9 +6,8 @@ POST /earn and POST /event calls and a GET /balance, waits for every session to 
 closes. Prints completed sessions, error rate, p50/p95/p99 per phase, the server's own
 `http_connections_open` at the peak, and the machine load.
 
-By default it starts the service itself: a fresh PostgreSQL database on BENCH_DATABASE_URL /
-TEST_DATABASE_URL (default postgres://postgres@127.0.0.1:5432), `python -m service migrate`,
-then `python -m service serve --workers W` on a free loopback port, and drops the database at
+By default it starts the service itself: `python -m service serve --workers W` on a free
+loopback port over a fresh, migrated PostgreSQL database (bench/scratch_database.py), dropped at
 the end. `--url` points it at a running server instead.
 
     .venv/bin/python -m bench.connections                      # 10,000 sessions, 2 workers
@@ -34,16 +33,17 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
-import asyncpg
 import h11
 import uvloop
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_PG = "postgres://postgres@127.0.0.1:5432/postgres"
+from bench.scratch_database import REPO_ROOT, scratch_database
+
 READY_TIMEOUT_SECONDS = 90
 ADMIN_TOKEN = "bench-admin-token-" + "x" * 32
 
@@ -242,75 +242,53 @@ async def run_load(args: argparse.Namespace, base_url: str) -> dict:
     }
 
 
-def _with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, ""))
-
-
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
 
-async def _admin(server_url: str, statement: str) -> None:
-    conn = await asyncpg.connect(_with_database(server_url, "postgres"))
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
-
-
-class SpawnedService:
-    """The real service on a fresh PostgreSQL database, as `python -m service serve` runs it."""
-
-    def __init__(self, workers: int, pool_max: int, log_dir: Path) -> None:
-        self.server_url = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("TEST_DATABASE_URL") or DEFAULT_PG
-        self.database = f"bench_conn_{os.getpid()}_{secrets.token_hex(3)}"
-        self.port = _free_port()
-        self.workers, self.pool_max, self.log_path = workers, pool_max, log_dir / "server.log"
-
-    def __enter__(self) -> "SpawnedService":
-        asyncio.run(_admin(self.server_url, f'CREATE DATABASE "{self.database}"'))
+@contextmanager
+def spawned_service(workers: int, pool_max: int, log_dir: Path) -> Iterator[int]:
+    """The real service (`python -m service serve`) on a fresh PostgreSQL database; its port."""
+    port, log_path = _free_port(), log_dir / "server.log"
+    with scratch_database("conn") as url:
         env = {
-            **os.environ,
-            "DATABASE_URL": _with_database(self.server_url, self.database),
+            **os.environ, "DATABASE_URL": url,
             "JWT_SECRET": secrets.token_hex(32), "AF_SECRET": secrets.token_hex(16),
-            "ADMIN_TOKEN": ADMIN_TOKEN, "DB_POOL_MAX": str(self.pool_max),
-            "WEB_WORKERS": str(self.workers), "ENVIRONMENT": "development",
-            "DATA_DIR": str(self.log_path.parent), "REPORTS_DIR": str(self.log_path.parent),
+            "ADMIN_TOKEN": ADMIN_TOKEN, "DB_POOL_MAX": str(pool_max), "WEB_WORKERS": str(workers),
+            "ENVIRONMENT": "development", "DATA_DIR": str(log_dir), "REPORTS_DIR": str(log_dir),
             "LOG_LEVEL": "WARNING",
         }
-        subprocess.run([sys.executable, "-m", "service", "migrate"], cwd=REPO_ROOT, env=env,
-                       check=True, capture_output=True)
-        with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
                 [sys.executable, "-m", "service", "serve", "--host", "127.0.0.1",
-                 "--port", str(self.port), "--workers", str(self.workers)],
+                 "--port", str(port), "--workers", str(workers)],
                 cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True, preexec_fn=raise_nofile_limit,
             )
-        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=2)
-                return self
-            except OSError:
-                if self.process.poll() is not None:
-                    break
-                time.sleep(0.3)
-        self.__exit__(None, None, None)
-        raise RuntimeError("service did not become healthy:\n" + self.log_path.read_text()[-3000:])
+        try:
+            _wait_healthy(port, process, log_path)
+            yield port
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait()
 
-    def __exit__(self, *_: object) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        asyncio.run(_admin(self.server_url, f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)'))
+
+def _wait_healthy(port: int, process: subprocess.Popen, log_path: Path) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
+            return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError("service did not become healthy:\n" + log_path.read_text()[-3000:])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -337,8 +315,8 @@ def main(argv: list[str] | None = None) -> int:
             base_url = args.url.rstrip("/")
             result = _run(args, base_url)
         else:
-            with SpawnedService(args.workers, args.pool_max, Path(tmp)) as service:
-                base_url = f"http://127.0.0.1:{service.port}"
+            with spawned_service(args.workers, args.pool_max, Path(tmp)) as port:
+                base_url = f"http://127.0.0.1:{port}"
                 result = _run(args, base_url)
     result.update(workers=args.workers, poolMaxPerWorker=args.pool_max, cpus=os.cpu_count(),
                   thinkSeconds=args.think)
