@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     # Operations (service.monitoring, service.db): 0 disables the in-server balance audit.
     BALANCE_AUDIT_INTERVAL_SECONDS: float = Field(default=300, ge=0)
     DB_CONNECT_TIMEOUT_SECONDS: float = Field(default=2, gt=0)
-    DB_COMMAND_TIMEOUT_SECONDS: float = Field(default=10, gt=0)
+    DB_COMMAND_TIMEOUT_SECONDS: float = Field(default=5, gt=0)
 
     @field_validator(
         "ADMIN_TOKEN", "AF_PUSH_TOKEN", "AIRFLOW_API_URL", "AIRFLOW_USERNAME",

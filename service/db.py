@@ -46,7 +46,7 @@ def sqlite_path(database_url: str) -> str:
 # An outage must turn into a prompt 503, not a request stuck on a dead socket: asyncpg's
 # connect timeout (default 60 s) and per-statement command timeout (default none) are bounded.
 DEFAULT_CONNECT_TIMEOUT_SECONDS = 2.0
-DEFAULT_COMMAND_TIMEOUT_SECONDS = 10.0
+DEFAULT_COMMAND_TIMEOUT_SECONDS = 5.0
 
 
 def connection_config(
