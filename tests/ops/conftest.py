@@ -13,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import TEST_ADMIN_TOKEN, migrate_with_cli
 from tests.dbs import create_postgres_database, drop_postgres_database
+from tests.live import LiveServer
 from tests.ops import pg_cluster
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -71,3 +72,9 @@ def wait_for(condition: Callable[[], object], timeout: float = 30.0, interval: f
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout} s: {condition}")
         time.sleep(interval)
+
+
+def wait_for_workers(server: LiveServer, workers: int) -> LiveServer:
+    """/health answers once one worker is up; tests that spread load or send signals need all."""
+    wait_for(lambda: server.log().count("Worker ready") >= workers, timeout=60)
+    return server

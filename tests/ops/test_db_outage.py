@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import migrate_with_cli
 from tests.live import LiveServer
-from tests.ops.conftest import scrape, value, wait_for
+from tests.ops.conftest import scrape, value, wait_for, wait_for_workers
 from tests.ops.pg_cluster import ThrowawayCluster
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -24,16 +24,18 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 # timeout below) answer well before it.
 CLIENT_TIMEOUT = 30.0
 COMMAND_TIMEOUT = "2"
+WORKERS = 2
 
 
 @pytest.fixture
 def server(throwaway_cluster: ThrowawayCluster, live_server) -> Iterator[LiveServer]:
     url = throwaway_cluster.url
     migrate_with_cli(url)
-    running = live_server(url, workers=2, env={
+    running = live_server(url, workers=WORKERS, env={
         "DB_POOL_MAX": "4", "DB_COMMAND_TIMEOUT_SECONDS": COMMAND_TIMEOUT,
         "BALANCE_AUDIT_INTERVAL_SECONDS": "0",
     })
+    wait_for_workers(running, WORKERS)
     try:
         yield running
     finally:

@@ -13,10 +13,12 @@ import httpx
 import pytest
 
 from tests.live import LiveServer
+from tests.ops.conftest import wait_for_workers
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 GRACE_SECONDS = 2
+WORKERS = 2
 
 
 @pytest.fixture
@@ -76,9 +78,11 @@ def _login(base_url: str, user_id: str) -> str:
 
 
 def _server(live_server, postgres_url: str, grace: int) -> LiveServer:
-    return live_server(postgres_url, workers=2, env={
+    server = live_server(postgres_url, workers=WORKERS, env={
         "SANIC_GRACEFUL_SHUTDOWN_TIMEOUT": str(grace), "BALANCE_AUDIT_INTERVAL_SECONDS": "0",
     })
+    # A signal that reaches a worker still importing the app interrupts its start-up instead.
+    return wait_for_workers(server, WORKERS)
 
 
 async def test_sigterm_lets_an_in_flight_earn_commit(postgres_url: str, live_server,

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.live import LiveServer
-from tests.ops.conftest import Samples, scrape, value, wait_for
+from tests.ops.conftest import Samples, scrape, value, wait_for, wait_for_workers
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -29,11 +29,11 @@ def multiproc_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(postgres_url: str, multiproc_dir: Path, live_server) -> Iterator[LiveServer]:
-    yield live_server(postgres_url, workers=WORKERS, env={
+    yield wait_for_workers(live_server(postgres_url, workers=WORKERS, env={
         "PROMETHEUS_MULTIPROC_DIR": str(multiproc_dir),
         "DB_POOL_MAX": str(POOL_MAX),
         "BALANCE_AUDIT_INTERVAL_SECONDS": "0.5",
-    })
+    }), WORKERS)
 
 
 def _fresh_connection_client(base_url: str) -> httpx.Client:
