@@ -47,3 +47,8 @@ promtool:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	  apt-get install -y -qq --no-install-recommends prometheus >/dev/null; } || \
 	  echo "warning: could not install promtool (needs root and apt)"
+
+# Load benchmark of the wallet API against the hand-written yardstick (needs wrk + PostgreSQL).
+.PHONY: bench
+bench: install
+	$(PY) -m bench.api_load $(BENCH_ARGS)

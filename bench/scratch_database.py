@@ -1,50 +1,30 @@
-"""A throw-away PostgreSQL database for one benchmark run, migrated by the service's own CLI.
-
-On BENCH_DATABASE_URL / TEST_DATABASE_URL (default postgres://postgres@127.0.0.1:5432); the name
-carries pid + random suffix because other jobs use the same server at the same time.
-"""
+"""A throw-away PostgreSQL database for one ops benchmark run (bench/pg_database.py does the
+work), migrated by the service's own `python -m service migrate`."""
 
 from __future__ import annotations
 
-import asyncio
 import os
-import secrets
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
+from bench.pg_database import (
+    REPO_ROOT,
+    create_database,
+    drop_database,
+    migrate_with_service,
+    new_database_name,
+)
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_SERVER = "postgres://postgres@127.0.0.1:5432/postgres"
-
-
-def with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, ""))
-
-
-async def _admin(server: str, statement: str) -> None:
-    conn = await asyncpg.connect(with_database(server, "postgres"))
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
+__all__ = ["REPO_ROOT", "scratch_database"]
 
 
 @contextmanager
 def scratch_database(label: str) -> Iterator[str]:
-    """Yields the URL of a fresh database migrated with `python -m service migrate`; drops it."""
-    server = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("TEST_DATABASE_URL") or DEFAULT_SERVER
-    name = f"bench_{label}_{os.getpid()}_{secrets.token_hex(3)}"
-    asyncio.run(_admin(server, f'CREATE DATABASE "{name}"'))
-    url = with_database(server, name)
+    """Yields the URL of a fresh, migrated database; drops it afterwards."""
+    name = new_database_name(label)
+    url = create_database(name)
     try:
-        subprocess.run([sys.executable, "-m", "service", "migrate"], cwd=REPO_ROOT,
-                       env={**os.environ, "DATABASE_URL": url}, check=True, capture_output=True)
+        migrate_with_service({**os.environ, "DATABASE_URL": url})
         yield url
     finally:
-        asyncio.run(_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        drop_database(name)

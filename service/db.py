@@ -43,6 +43,13 @@ def sqlite_path(database_url: str) -> str:
     return rest.removeprefix("//")
 
 
+async def keep_session_state(connection: Any) -> None:
+    """asyncpg's pool reset for connections returned to the pool: nothing beyond its built-in
+    rollback of an open transaction. The default also runs `SELECT pg_advisory_unlock_all();
+    CLOSE ALL; UNLISTEN *; RESET ALL` -- one more round trip on every release, for session
+    state (advisory locks, cursors, LISTEN, SET) this service never creates."""
+
+
 # An outage must turn into a prompt 503, not a request stuck on a dead socket: asyncpg's
 # connect timeout (default 60 s) and per-statement command timeout (default none) are bounded.
 DEFAULT_CONNECT_TIMEOUT_SECONDS = 2.0
@@ -82,6 +89,7 @@ def connection_config(
             "maxsize": pool_max,
             "timeout": connect_timeout,
             "command_timeout": command_timeout,
+            "reset": keep_session_state,
             **query,
         },
     }
