@@ -4,13 +4,13 @@ scrape, whichever worker answers it, shows the sum over both workers."""
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
 import httpx
 import pytest
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from tests.live import LiveServer
 from tests.ops.conftest import Samples, scrape, value, wait_for, wait_for_workers
@@ -66,9 +66,16 @@ def test_request_counters_are_summed_over_workers(server: LiveServer, multiproc_
             assert http.get(f"/no/such/path/{index}").status_code == 404
         assert http.get("/balance").status_code == 401
 
-    # Both workers served requests: each keeps its own counter file.
-    pids = {re.sub(r"\D", "", p.name) for p in multiproc_dir.glob("counter_*.db")}
-    assert len(pids) >= WORKERS
+    # Both workers served logins (each writes its own file), so the scrapes below must sum.
+    logins_per_worker = [
+        sample.value
+        for path in multiproc_dir.glob("counter_*.db")
+        for family in MultiProcessCollector.merge([str(path)])
+        for sample in family.samples
+        if sample.name == "http_requests_total" and sample.labels["route"] == "/login"
+        and sample.labels["status"] == "200"
+    ]
+    assert len([n for n in logins_per_worker if n > 0]) == WORKERS, logins_per_worker
 
     for _ in range(6):  # scrapes land on either worker; every one must show the full sum
         after = scrape(server.base_url)
