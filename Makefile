@@ -52,3 +52,21 @@ promtool:
 .PHONY: bench
 bench: install
 	$(PY) -m bench.api_load $(BENCH_ARGS)
+
+# Airflow 3 on this machine, no Docker: `airflow standalone` (api-server with the UI, scheduler,
+# dag-processor, triggerer) on the repo's dags/ and plugins/, SQLite metadata in data/airflow.
+# UI and REST API: http://localhost:$(AIRFLOW_PORT), loopback only (every visitor is admin).
+# Point the API at it with AIRFLOW_API_URL=http://localhost:$(AIRFLOW_PORT).
+AIRFLOW_PORT ?= 8080
+.PHONY: airflow
+airflow: install
+	mkdir -p data/airflow
+	AIRFLOW_HOME=$(abspath data/airflow) \
+	AIRFLOW__CORE__DAGS_FOLDER=$(abspath dags) \
+	AIRFLOW__CORE__PLUGINS_FOLDER=$(abspath plugins) \
+	AIRFLOW__CORE__LOAD_EXAMPLES=False \
+	AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS=True \
+	AIRFLOW__API__HOST=127.0.0.1 \
+	AIRFLOW__API__PORT=$(AIRFLOW_PORT) \
+	AIRFLOW__CORE__EXECUTION_API_SERVER_URL=http://127.0.0.1:$(AIRFLOW_PORT)/execution/ \
+	$(VENV)/bin/airflow standalone

@@ -14,7 +14,7 @@ from service.config import Settings, check_production, get_settings
 from service.db import close_orm, dialect_of, init_orm, warm_up
 from service.domain.auth import TokenService
 from service.domain.idempotency import IdempotencyStore
-from service.http import auth, docs, events, health, wallet
+from service.http import auth, docs, events, health, pipeline, wallet
 from service.http.errors import JsonErrorHandler
 from service.http.metrics import install_metrics
 from service.http.middleware import install_middleware
@@ -92,7 +92,7 @@ def create_app(settings: Settings | object | None = None, name: str = APP_NAME) 
     _describe_api(app)
     install_middleware(app)
     install_metrics(app)
-    for blueprint in (health.bp, auth.bp, wallet.bp, events.bp, docs.bp):
+    for blueprint in (health.bp, auth.bp, wallet.bp, events.bp, pipeline.bp, docs.bp):
         app.blueprint(blueprint)
 
     @app.before_server_start

@@ -28,6 +28,7 @@ _ERROR_DESCRIPTIONS = {
     400: "Malformed JSON",
     401: "Missing or invalid bearer token",
     403: "Forbidden",
+    404: "Not found",
     409: "Conflict",
     413: "Body over the size limit",
     422: "Validation failed (details name the field)",

@@ -3,6 +3,7 @@ import datetime as dt
 import json
 import math
 from collections import defaultdict
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -10,24 +11,38 @@ import pytest
 from revenue import stages, synth
 from revenue.io import read_parquet
 
+REPO_SAMPLE = Path(__file__).resolve().parents[2] / "data"
 
-def run_to_reconcile(tmp_path, rows: int, seed: int) -> tuple[dict, pd.DataFrame, dict]:
-    frames, truth = synth.generate(rows, seed)
-    synth.write_dataset(tmp_path / "data", frames, truth)
-    truth = json.loads((tmp_path / "data" / "ground_truth.json").read_text())
-    work = tmp_path / "work"
-    stages.extract(tmp_path / "data", work)
+
+def reconcile_dir(data_dir: Path, work: Path) -> tuple[pd.DataFrame, dict]:
+    stages.extract(data_dir, work)
     normalised = stages.normalise(work)
     deduped = stages.dedup(work)
     result = stages.reconcile(work)
     drops = {source: dict(reasons) for source, reasons in normalised["dropped"].items()}
     drops["purchases"] |= deduped["dropped"]["purchases"]
-    return truth, read_parquet(work / "reconciliation_detail.parquet"), {"summary": result["summary"], "drops": drops}
+    return read_parquet(work / "reconciliation_detail.parquet"), {"summary": result["summary"], "drops": drops}
+
+
+def run_to_reconcile(tmp_path, rows: int, seed: int) -> tuple[dict, pd.DataFrame, dict]:
+    frames, truth = synth.generate(rows, seed)
+    synth.write_dataset(tmp_path / "data", frames, truth)
+    truth = json.loads((tmp_path / "data" / "ground_truth.json").read_text())
+    return (truth, *reconcile_dir(tmp_path / "data", tmp_path / "work"))
+
+
+def test_committed_sample_reconciles_to_its_ground_truth(tmp_path):
+    truth = json.loads((REPO_SAMPLE / "ground_truth.json").read_text())
+    detail, result = reconcile_dir(REPO_SAMPLE, tmp_path / "work")
+    assert_equals_truth(truth, detail, result)
 
 
 @pytest.mark.parametrize(("rows", "seed"), [(2_000, 1), (20_000, 2), (100_000, 3)])
 def test_reconciliation_equals_ground_truth(tmp_path, rows, seed):
-    truth, detail, result = run_to_reconcile(tmp_path, rows, seed)
+    assert_equals_truth(*run_to_reconcile(tmp_path, rows, seed))
+
+
+def assert_equals_truth(truth: dict, detail: pd.DataFrame, result: dict) -> None:
     matched = detail[detail["category"] == "matched"]
     pairs = sorted(map(list, zip(matched["af_source_row"].astype(int), matched["confirmed_source_row"].astype(int))))
     assert pairs == truth["pairs"]

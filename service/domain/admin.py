@@ -1,0 +1,29 @@
+"""The X-Admin-Token guard of admin-only operations (SPEC §2)."""
+from __future__ import annotations
+
+import hmac
+import logging
+
+from service.config import Settings
+from service.domain.errors import Forbidden, Unauthorized
+
+log = logging.getLogger("service.admin")
+HEADER = "X-Admin-Token"
+
+
+def check_admin_token(settings: Settings, presented: str | None) -> None:
+    """Pass, or raise 401 (no token sent) / 403 (wrong token, or admin access disabled).
+
+    With no ADMIN_TOKEN configured, development stays open (with a warning in the log) and
+    every other environment is closed; production refuses to start without one anyway.
+    """
+    expected = settings.ADMIN_TOKEN
+    if not expected:
+        if settings.ENVIRONMENT == "development":
+            log.warning("ADMIN_TOKEN is not set: admin operations are open (development only)")
+            return
+        raise Forbidden("Admin operations are disabled: ADMIN_TOKEN is not set")
+    if not presented:
+        raise Unauthorized(f"{HEADER} header required", [{"field": HEADER, "problem": "missing"}])
+    if not hmac.compare_digest(presented.encode(), expected.encode()):
+        raise Forbidden(f"{HEADER} is not valid", [{"field": HEADER, "problem": "does not match"}])

@@ -1,0 +1,104 @@
+"""Pipeline run records: one JSON file per run under DATA_DIR/pipeline_runs/, readable by any worker."""
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+from revenue.io import write_json_atomic
+
+RunMode = Literal["embedded", "airflow"]
+TERMINAL_STATES = frozenset({"success", "failed"})
+RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,128}")
+
+
+class PipelineRunNotFound(LookupError):
+    pass
+
+
+def utc_now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def as_utc_iso(text: str | None) -> str | None:
+    """Airflow's `...Z` timestamps in the service's form (SPEC §0: UTC with offset, seconds)."""
+    if not text:
+        return None
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment.astimezone(timezone.utc).isoformat(timespec="seconds")
+
+
+def new_run_id() -> str:
+    # Sortable by start time, unique without coordination, valid as an Airflow dag_run_id and a file name.
+    return f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
+
+
+@dataclass
+class PipelineRun:
+    run_id: str
+    mode: RunMode
+    state: str
+    report_date: str | None
+    started_at: str
+    ended_at: str | None = None
+    reports: dict[str, str] = field(default_factory=dict)
+    error: str | None = None
+    returncode: int | None = None
+    tasks: dict[str, str | None] = field(default_factory=dict)
+    summary: str = ""
+
+    @property
+    def done(self) -> bool:
+        return self.state in TERMINAL_STATES
+
+    def finish(self, state: str, tasks: dict[str, str | None], reports: dict[str, str], error: str | None) -> None:
+        """Record the outcome; the summary is the brief's `stdout` of a finished run."""
+        self.state, self.tasks, self.reports = state, tasks, reports
+        self.ended_at = self.ended_at or utc_now_iso()
+        self.returncode = 0 if state == "success" else 1
+        failed = sorted(task for task, task_state in tasks.items() if task_state == "failed")
+        if state != "success":
+            self.error = error or (f"task(s) failed: {', '.join(failed)}" if failed else "the run failed")
+        head = (
+            f"Pipeline execution completed successfully: {len(reports)} reports"
+            if state == "success" else f"Pipeline execution failed: {self.error}"
+        )
+        lines = [f"{head} (run {self.run_id}, {self.mode}, report date {self.report_date or 'default'})"]
+        self.summary = "\n".join(lines + [f"{task}: {task_state}" for task, task_state in sorted(tasks.items())]) + "\n"
+
+    def public(self) -> dict[str, Any]:
+        """The body of GET /pipeline-runs/{runId} (SPEC §2)."""
+        return {
+            "runId": self.run_id, "state": self.state, "mode": self.mode, "startedAt": self.started_at,
+            "endedAt": self.ended_at, "reports": self.reports, "error": self.error,
+        }
+
+
+class RunStore:
+    """Each record is written whole via temp file + rename, so readers never see half of one."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+
+    @staticmethod
+    def storable(run_id: str) -> bool:
+        # Run ids come from URLs: anything but the id alphabet cannot name a record (nor a path).
+        return RUN_ID_PATTERN.fullmatch(run_id) is not None
+
+    def path(self, run_id: str, suffix: str = ".json") -> Path:
+        if not self.storable(run_id):
+            raise PipelineRunNotFound(run_id)
+        return self.folder / f"{run_id}{suffix}"
+
+    def save(self, run: PipelineRun) -> None:
+        write_json_atomic(self.path(run.run_id), asdict(run))
+
+    def load(self, run_id: str) -> PipelineRun:
+        try:
+            return PipelineRun(**json.loads(self.path(run_id).read_text("utf-8")))
+        except FileNotFoundError:
+            raise PipelineRunNotFound(run_id) from None

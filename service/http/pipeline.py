@@ -1,0 +1,63 @@
+"""POST /run-pipeline and GET /pipeline-runs/{runId} (SPEC §2, §6): transport only."""
+from __future__ import annotations
+
+from sanic import Blueprint, Request
+from sanic.response import HTTPResponse, json
+from sanic_ext import openapi
+from sanic_ext.extensions.openapi.definitions import Component
+
+from service.domain import pipeline_runs
+from service.domain.admin import HEADER as ADMIN_HEADER
+from service.domain.admin import check_admin_token
+from service.http.docs import ADMIN_TOKEN, documented
+from service.http.pipeline_schemas import (
+    PipelineRunResponse,
+    RunPipelineAccepted,
+    RunPipelineFinished,
+    RunPipelineRequest,
+)
+from service.http.validation import parse_body
+
+bp = Blueprint("pipeline")
+
+
+@bp.post("/run-pipeline")
+@documented(
+    "Run the revenue pipeline: through Airflow when AIRFLOW_API_URL is set, else embedded. "
+    "202 at once; with `wait` true, 200 when done with the run's returncode, stdout and stderr",
+    tag="pipeline",
+    body=RunPipelineRequest,
+    ok=RunPipelineAccepted,
+    ok_status=202,
+    errors=(400, 401, 403, 409, 422, 503),
+    security=ADMIN_TOKEN,
+)
+@openapi.response(200, {"application/json": Component(RunPipelineFinished)}, "The run is done (`wait` true)")
+async def run_pipeline(request: Request) -> HTTPResponse:
+    settings = request.app.ctx.settings
+    check_admin_token(settings, request.headers.get(ADMIN_HEADER))
+    body = parse_body(RunPipelineRequest, request) if request.body else RunPipelineRequest()
+    run = await pipeline_runs.start_run(settings, body.date)
+    accepted = {"ok": True, "runId": run.run_id, "state": run.state, "mode": run.mode}
+    if not body.wait:
+        return json(accepted, status=202)
+    run = await pipeline_runs.wait_for_run(settings, run.run_id)
+    stdout, stderr = pipeline_runs.run_output(settings, run)
+    return json({
+        **accepted, "ok": run.returncode == 0, "state": run.state,
+        "returncode": run.returncode, "stdout": stdout, "stderr": stderr,
+    })
+
+
+@bp.get("/pipeline-runs/<run_id:str>")
+@documented(
+    "State of a pipeline run (started here, or by Airflow's scheduler in Airflow mode)",
+    tag="pipeline",
+    ok=PipelineRunResponse,
+    errors=(401, 403, 404, 503),
+    security=ADMIN_TOKEN,
+)
+async def pipeline_run(request: Request, run_id: str) -> HTTPResponse:
+    settings = request.app.ctx.settings
+    check_admin_token(settings, request.headers.get(ADMIN_HEADER))
+    return json((await pipeline_runs.get_run(settings, run_id)).public())

@@ -1,0 +1,148 @@
+"""POST /run-pipeline and GET /pipeline-runs/{runId} in embedded mode (no AIRFLOW_API_URL)."""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from pathlib import Path
+
+import pytest
+from sanic import Sanic
+
+from service.app import create_app
+from service.domain.embedded_pipeline import lock_holder
+from service.domain.pipeline_runs import run_store
+from tests.airflow.harness import REPORT_DATE, pipeline_settings
+from tests.conftest import TEST_ADMIN_TOKEN, asgi_client
+
+ADMIN = {"X-Admin-Token": TEST_ADMIN_TOKEN}
+POLL_SECONDS = 0.5
+RUN_TIMEOUT_SECONDS = 240
+
+
+def make_app(settings, name: str) -> Sanic:
+    Sanic.test_mode = True
+    return create_app(settings, name=name)
+
+
+@pytest.fixture
+def settings(sqlite_url, tmp_path, synth_inputs, airflow_metadata_template):
+    return pipeline_settings(tmp_path, sqlite_url, synth_inputs, airflow_metadata_template)
+
+
+async def poll_until_done(http, run_id: str) -> dict:
+    states = []
+    for _ in range(int(RUN_TIMEOUT_SECONDS / POLL_SECONDS)):
+        response = await http.get(f"/pipeline-runs/{run_id}", headers=ADMIN)
+        assert response.status_code == 200, response.text
+        states.append(response.json()["state"])
+        if states[-1] in ("success", "failed"):
+            return {**response.json(), "seen": states}
+        await asyncio.sleep(POLL_SECONDS)
+    raise AssertionError(f"run {run_id} still {states[-1]} after {RUN_TIMEOUT_SECONDS}s")
+
+
+@pytest.mark.slow
+async def test_run_is_accepted_refuses_a_second_while_running_and_publishes_reports(settings):
+    async with asgi_client(make_app(settings, "embedded_run")) as http:
+        started = await http.post("/run-pipeline", json={"date": REPORT_DATE}, headers=ADMIN)
+        assert started.status_code == 202, started.text
+        body = started.json()
+        assert body == {"ok": True, "runId": body["runId"], "state": "running", "mode": "embedded"}
+
+        busy = await http.post("/run-pipeline", json={}, headers=ADMIN)
+        assert busy.status_code == 409
+        assert busy.json()["error"] == "pipeline_busy"
+
+        finished = await poll_until_done(http, body["runId"])
+
+    assert finished["state"] == "success", finished
+    assert finished["seen"][0] == "running"
+    assert finished["mode"] == "embedded" and finished["error"] is None
+    assert finished["startedAt"] <= finished["endedAt"]
+    assert len(finished["reports"]) == 7
+    for path in finished["reports"].values():
+        assert Path(path).parent == Path(settings.REPORTS_DIR) and Path(path).stat().st_size > 0
+
+
+@pytest.mark.slow
+async def test_wait_true_answers_when_done_with_returncode_and_output(settings):
+    async with asgi_client(make_app(settings, "embedded_wait")) as http:
+        response = await http.post("/run-pipeline", json={"date": REPORT_DATE, "wait": True}, headers=ADMIN)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        # Any worker answers for the run afterwards, from the run record.
+        record = await http.get(f"/pipeline-runs/{body['runId']}", headers=ADMIN)
+    assert body["ok"] is True and body["returncode"] == 0 and body["state"] == "success"
+    assert body["mode"] == "embedded"
+    assert body["stdout"].startswith("Pipeline execution completed successfully: 7 reports")
+    assert f"report date {REPORT_DATE}" in body["stdout"]
+    assert body["stderr"] == ""
+    assert record.json()["state"] == "success"
+    assert sorted(p.name for p in Path(settings.REPORTS_DIR).iterdir()) == sorted(record.json()["reports"])
+
+
+async def test_a_worker_that_dies_is_reported_failed_not_running_forever(settings):
+    async with asgi_client(make_app(settings, "embedded_dies")) as http:
+        started = await http.post("/run-pipeline", headers=ADMIN)
+        assert started.status_code == 202
+        run_id = started.json()["runId"]
+        store = run_store(settings)
+        # Kill the worker process this run started (it holds the lock until it dies).
+        os.kill(int(store.path(run_id, ".pid").read_text()), signal.SIGKILL)
+        for _ in range(100):
+            if lock_holder(store.folder) is None:
+                break
+            await asyncio.sleep(0.05)
+        response = await http.get(f"/pipeline-runs/{run_id}", headers=ADMIN)
+        again = await http.post("/run-pipeline", headers=ADMIN)  # the lock went with the worker
+    assert response.json()["state"] == "failed"
+    assert "ended without reporting" in response.json()["error"]
+    assert again.status_code == 202
+    os.kill(int(store.path(again.json()["runId"], ".pid").read_text()), signal.SIGKILL)  # not needed further
+
+
+@pytest.mark.parametrize(
+    ("headers", "status", "code"),
+    [({}, 401, "unauthorized"), ({"X-Admin-Token": "not-the-token"}, 403, "forbidden")],
+)
+async def test_admin_token_is_required_when_configured(settings, headers, status, code):
+    async with asgi_client(make_app(settings, f"embedded_auth_{status}")) as http:
+        run = await http.post("/run-pipeline", json={}, headers=headers)
+        lookup = await http.get("/pipeline-runs/20250101T000000Z-00000000", headers=headers)
+    assert (run.status_code, run.json()["error"]) == (status, code)
+    assert lookup.status_code == status
+    assert not (Path(settings.DATA_DIR) / "pipeline_runs").exists()
+
+
+async def test_development_without_admin_token_is_open(sqlite_url, tmp_path, synth_inputs, airflow_metadata_template):
+    settings = pipeline_settings(
+        tmp_path, sqlite_url, synth_inputs, airflow_metadata_template, ENVIRONMENT="development", ADMIN_TOKEN=""
+    )
+    async with asgi_client(make_app(settings, "embedded_dev_open")) as http:
+        response = await http.get("/pipeline-runs/20250101T000000Z-00000000")
+    assert response.status_code == 404  # past the guard: the run simply does not exist
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"date": "2025-13-01"}, "date"),
+        ({"date": "12/11/2025"}, "date"),
+        ({"date": 20251112}, "date"),
+        ({"wait": "yes"}, "wait"),
+    ],
+)
+async def test_invalid_body_is_422_naming_the_field(settings, body, field):
+    async with asgi_client(make_app(settings, f"embedded_422_{field}_{abs(hash(str(body)))}")) as http:
+        response = await http.post("/run-pipeline", json=body, headers=ADMIN)
+    assert response.status_code == 422, response.text
+    assert response.json()["details"][0]["field"] == field
+
+
+async def test_unknown_run_is_404(settings):
+    async with asgi_client(make_app(settings, "embedded_404")) as http:
+        missing = await http.get("/pipeline-runs/20250101T000000Z-00000000", headers=ADMIN)
+        traversal = await http.get("/pipeline-runs/..%2F..%2Fetc%2Fpasswd", headers=ADMIN)
+    assert missing.status_code == 404 and missing.json()["error"] == "not_found"
+    assert traversal.status_code == 404
