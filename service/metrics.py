@@ -220,14 +220,20 @@ def pipeline_run_started(run_id: str, started_at: float | None = None) -> None:
         _publish_oldest_running_start()
 
 
+def pipeline_run_ended(run_id: str) -> None:
+    """The run started with `pipeline_run_started` is over (however it ended)."""
+    with _running_lock:
+        _running_pipeline_starts.pop(run_id, None)
+        _publish_oldest_running_start()
+
+
 def record_pipeline_run(state: str, seconds: float, run_id: str | None = None) -> None:
-    """A pipeline run finished in `state` ('success', 'failed') after `seconds`."""
+    """A pipeline run finished in `state` ('success', 'failed') after `seconds`; count each
+    run once. With `run_id`, also ends its in-progress mark."""
     PIPELINE_RUNS.labels(state).inc()
     PIPELINE_DURATION.labels(state).observe(seconds)
     if run_id is not None:
-        with _running_lock:
-            _running_pipeline_starts.pop(run_id, None)
-            _publish_oldest_running_start()
+        pipeline_run_ended(run_id)
 
 
 def record_balance_audit(discrepancies: int, users_checked: int, seconds: float) -> None:

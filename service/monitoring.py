@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import itertools
 import logging
 import os
 from typing import IO
@@ -24,6 +25,7 @@ from service.domain.audit import audit_balances
 log = logging.getLogger("service.monitoring")
 
 POOL_SAMPLE_SECONDS = 1.0
+REAP_EVERY_TICKS = 30
 AUDIT_LOCK_NAME = "balance-audit.lock"
 
 
@@ -43,10 +45,14 @@ def pool_usage() -> tuple[int, int, int] | None:
 
 
 async def sample_pool_forever(interval: float = POOL_SAMPLE_SECONDS) -> None:
-    while True:
+    """Each second: this worker's pool figures; now and then, drop the live gauges of processes
+    that died without saying so (a crashed worker, a killed pipeline run)."""
+    for tick in itertools.count():
         usage = pool_usage()
         if usage is not None:
             metrics.set_db_pool(*usage)
+        if tick % REAP_EVERY_TICKS == 0:
+            metrics.reap_dead_processes()
         await asyncio.sleep(interval)
 
 

@@ -46,10 +46,10 @@ def _ok(samples: Samples, route: str, method: str, status: str) -> float:
 
 
 def test_metrics_need_the_admin_token(server: LiveServer) -> None:
-    assert httpx.get(f"{server.base_url}/metrics").status_code == 403
+    missing = httpx.get(f"{server.base_url}/metrics")
+    assert missing.status_code == 401 and missing.json()["error"] == "unauthorized"
     wrong = httpx.get(f"{server.base_url}/metrics", headers={"X-Admin-Token": "nope"})
-    assert wrong.status_code == 403
-    assert wrong.json()["error"] == "forbidden"
+    assert wrong.status_code == 403 and wrong.json()["error"] == "forbidden"
 
 
 def test_request_counters_are_summed_over_workers(server: LiveServer, multiproc_dir: Path) -> None:
