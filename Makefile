@@ -70,3 +70,8 @@ airflow: install
 	AIRFLOW__API__PORT=$(AIRFLOW_PORT) \
 	AIRFLOW__CORE__EXECUTION_API_SERVER_URL=http://127.0.0.1:$(AIRFLOW_PORT)/execution/ \
 	$(VENV)/bin/airflow standalone
+
+# Regenerate postman_collection.json from the app's /openapi.json (a test fails when it is stale).
+.PHONY: postman
+postman: install
+	$(PY) tools/make_postman.py

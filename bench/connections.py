@@ -259,6 +259,8 @@ def spawned_service(workers: int, pool_max: int, log_dir: Path) -> Iterator[int]
             "ADMIN_TOKEN": ADMIN_TOKEN, "DB_POOL_MAX": str(pool_max), "WEB_WORKERS": str(workers),
             "ENVIRONMENT": "development", "DATA_DIR": str(log_dir), "REPORTS_DIR": str(log_dir),
             "LOG_LEVEL": "WARNING",
+            # Every simulated player logs in from 127.0.0.1; the per-IP limit is not under test.
+            "LOGIN_RATE_LIMIT": "1000000/minute",
         }
         with log_path.open("wb") as log:
             process = subprocess.Popen(

@@ -14,10 +14,11 @@ from service.config import Settings, check_production, get_settings
 from service.db import close_orm, dialect_of, init_orm, warm_up
 from service.domain.auth import TokenService
 from service.domain.idempotency import IdempotencyStore
-from service.http import auth, docs, events, health, pipeline, wallet
+from service.http import attribution, auth, docs, events, health, pipeline, wallet
 from service.http.errors import JsonErrorHandler
 from service.http.metrics import install_metrics
 from service.http.middleware import install_middleware
+from service.http.ratelimit import install_rate_limits
 from service.logs import configure_logging
 
 log = logging.getLogger("service.app")
@@ -92,7 +93,10 @@ def create_app(settings: Settings | object | None = None, name: str = APP_NAME) 
     _describe_api(app)
     install_middleware(app)
     install_metrics(app)
-    for blueprint in (health.bp, auth.bp, wallet.bp, events.bp, pipeline.bp, docs.bp):
+    install_rate_limits(app, settings)
+    for blueprint in (
+        health.bp, auth.bp, wallet.bp, events.bp, attribution.bp, pipeline.bp, docs.bp
+    ):
         app.blueprint(blueprint)
 
     @app.before_server_start

@@ -7,6 +7,8 @@ from functools import lru_cache
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from service.domain.ratelimit import Rate
+
 DEFAULT_JWT_SECRET = "test_secret"
 DEFAULT_AF_SECRET = "appsflyer_secret_key"
 # Values that ship in examples and docs; a production deployment must never run with them.
@@ -40,6 +42,12 @@ class Settings(BaseSettings):
     WEB_WORKERS: int | None = Field(default=None, ge=1)
     REDIS_URL: str | None = None
     LOG_LEVEL: str = "INFO"
+    # Per client IP, `<count>/<period>` (s, minute, hour, or e.g. 10s); see service.http.ratelimit.
+    TRACK_RATE_LIMIT: str = "120/minute"
+    LOGIN_RATE_LIMIT: str = "30/minute"
+    RATE_LIMIT_KEY_PREFIX: str = "gaming-backend:ratelimit"
+    # Refuse unsigned postbacks outside production too (e.g. staging); production always does.
+    AF_REQUIRE_PROOF: bool = False
     # Operations (service.monitoring, service.db): 0 disables the in-server balance audit.
     BALANCE_AUDIT_INTERVAL_SECONDS: float = Field(default=300, ge=0)
     DB_CONNECT_TIMEOUT_SECONDS: float = Field(default=2, gt=0)
@@ -52,6 +60,12 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("TRACK_RATE_LIMIT", "LOGIN_RATE_LIMIT")
+    @classmethod
+    def _valid_rate(cls, value: str) -> str:
+        Rate.parse(value)
+        return value
 
     @property
     def is_production(self) -> bool:

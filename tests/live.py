@@ -85,8 +85,8 @@ class LiveServerPool:
             "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
         ]
         with log_path.open("wb") as log_file:
-            # Own session: Sanic's manager answers a second shutdown signal with killpg(SIGKILL)
-            # on its workers' process group, which must never be the test run's.
+            # Own session: when a worker fails to start, Sanic SIGKILLs its process group,
+            # which would otherwise include this test run.
             process = subprocess.Popen(
                 command, cwd=REPO_ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
                 start_new_session=True,

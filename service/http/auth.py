@@ -11,6 +11,7 @@ from sanic.response import HTTPResponse, json
 
 from service.domain import auth
 from service.http.docs import documented
+from service.http.ratelimit import rate_limited
 from service.http.schemas import LoginRequest, LoginResponse
 from service.http.validation import parse_body
 
@@ -55,8 +56,9 @@ def optional_user(handler: Handler) -> Handler:
     tag="auth",
     body=LoginRequest,
     ok=LoginResponse,
-    errors=(400, 422),
+    errors=(400, 422, 429),
 )
+@rate_limited("login")
 async def login(request: Request) -> HTTPResponse:
     body = parse_body(LoginRequest, request)
     user = await auth.login(body.userId)

@@ -30,7 +30,7 @@ _ERROR_DESCRIPTIONS = {
     403: "Forbidden",
     404: "Not found",
     409: "Conflict",
-    413: "Body over the size limit",
+    413: "Body, URL or headers over the size limit",
     422: "Validation failed (details name the field)",
     429: "Rate limited",
     503: "Database unreachable",
@@ -104,7 +104,8 @@ def documented(
             status=code,
             description=_ERROR_DESCRIPTIONS[code],
         )
-        for code in errors
+        # Any route answers 413 to an over-long URL or header block, so every route says so.
+        for code in sorted({*errors, 413})
     ]
     kwargs: dict[str, Any] = {"summary": summary, "tag": tag, "response": responses}
     if body is not None:

@@ -28,7 +28,10 @@ def as_utc(value: datetime) -> datetime:
     """Times without an offset are UTC; times with one are converted to UTC (SPEC §0)."""
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00+01:00 is before the first representable time
+        raise PydanticCustomError("datetime_out_of_range", "must fall within years 1-9999 in UTC") from None
 
 
 UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
@@ -40,10 +43,18 @@ def _no_html_quotes(value: str) -> str:
     return value
 
 
+def _no_nul(value: str) -> str:
+    # PostgreSQL text cannot hold NUL; refuse it here rather than fail in the driver.
+    if "\x00" in value:
+        raise PydanticCustomError("forbidden_characters", "must not contain the NUL character")
+    return value
+
+
 UserId = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=255),
     AfterValidator(_no_html_quotes),
+    AfterValidator(_no_nul),
 ]
 EventType = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")]
 
@@ -65,7 +76,7 @@ class LoginRequest(StrictBody):
 
 class AmountRequest(StrictBody):
     amount: int = Field(ge=1, le=100_000)
-    reason: str = Field(min_length=1, max_length=100)
+    reason: Annotated[str, AfterValidator(_no_nul)] = Field(min_length=1, max_length=100)
 
 
 class EventRequest(StrictBody):
@@ -93,7 +104,8 @@ class EventRequest(StrictBody):
 
 class PageQuery(QueryModel):
     limit: int = Field(default=100, ge=1, le=1000)
-    offset: int = Field(default=0, ge=0)
+    # The largest OFFSET both databases take (64-bit); beyond it is a 422, not a driver overflow.
+    offset: int = Field(default=0, ge=0, le=2**63 - 1)
 
 
 class EventFilterQuery(PageQuery):

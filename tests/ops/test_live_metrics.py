@@ -4,6 +4,9 @@ scrape, whichever worker answers it, shows the sum over both workers."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +15,7 @@ import httpx
 import pytest
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from tests.conftest import TEST_AF_SECRET
 from tests.live import LiveServer
 from tests.ops.conftest import Samples, scrape, value, wait_for, wait_for_workers
 
@@ -33,6 +37,7 @@ def server(postgres_url: str, multiproc_dir: Path, live_server) -> Iterator[Live
         "PROMETHEUS_MULTIPROC_DIR": str(multiproc_dir),
         "DB_POOL_MAX": str(POOL_MAX),
         "BALANCE_AUDIT_INTERVAL_SECONDS": "0.5",
+        "LOGIN_RATE_LIMIT": "10000/minute",  # dozens of logins from one test client
     }), WORKERS)
 
 
@@ -187,3 +192,20 @@ def test_client_disconnect_is_counted_as_499_not_as_a_server_error(server: LiveS
     samples = wait_for(lambda: (s := scrape(server.base_url))
                        and _ok(s, "/balance", "GET", "499") == 1 and s)
     assert _ok(samples, "/balance", "GET", "500") == 0
+
+
+def test_postbacks_are_counted_by_outcome(server: LiveServer) -> None:
+    body = json.dumps({"event_name": "af_purchase", "appsflyer_id": "af-metrics-1",
+                       "event_revenue_usd": 1.99}).encode()
+    signature = hmac.new(TEST_AF_SECRET.encode(), body, hashlib.sha256).hexdigest()
+    before = scrape(server.base_url)
+    with httpx.Client(base_url=server.base_url, timeout=30) as http:
+        for _ in range(2):  # the retry is a duplicate
+            sent = http.post("/af/postback", content=body, headers={"X-AF-Signature": signature})
+            assert sent.status_code == 200, sent.text
+        forged = http.post("/af/postback", content=body, headers={"X-AF-Signature": "0" * 64})
+        assert forged.status_code == 401
+    after = scrape(server.base_url)
+    for outcome in ("accepted", "duplicate", "invalid_signature"):
+        assert (value(after, "postbacks_total", outcome=outcome) or 0) - (
+            value(before, "postbacks_total", outcome=outcome) or 0) == 1, outcome

@@ -1,0 +1,90 @@
+"""Per-client-IP rate limits on routes (`/track`, `/login`); counting is service.domain.ratelimit.
+
+The client is the socket peer. Behind a reverse proxy set Sanic's own trust settings
+(`SANIC_PROXIES_COUNT=1`, or `SANIC_REAL_IP_HEADER` / `SANIC_FORWARDED_SECRET`); only then does a
+forwarding header count, so a caller cannot pick a fresh address per request by sending one.
+
+Several workers need a shared store (`REDIS_URL`). Without one each worker would count on its
+own, multiplying the limit, so the service refuses to start that way in production and logs a
+warning in development.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from functools import wraps
+from typing import Any
+
+from sanic import Request, Sanic
+from sanic.response import HTTPResponse
+
+from service.config import Settings
+from service.domain.ratelimit import Rate, build_rate_limiter
+from service.http.errors import error_response
+
+log = logging.getLogger("service.ratelimit")
+
+Handler = Callable[..., Awaitable[HTTPResponse]]
+
+
+class UnsharedRateLimits(SystemExit):
+    def __init__(self, workers: int) -> None:
+        super().__init__(
+            f"Refusing to start {workers} workers with ENVIRONMENT=production without REDIS_URL: "
+            "rate limits would be counted per worker. Set REDIS_URL or WEB_WORKERS=1."
+        )
+
+
+def configured_rates(settings: Settings) -> dict[str, Rate]:
+    return {
+        "track": Rate.parse(settings.TRACK_RATE_LIMIT),
+        "login": Rate.parse(settings.LOGIN_RATE_LIMIT),
+    }
+
+
+def install_rate_limits(app: Sanic, settings: Settings) -> None:
+    app.ctx.rates = configured_rates(settings)
+
+    @app.main_process_start
+    async def refuse_unshared_limits(app: Sanic) -> None:
+        workers = app.state.workers
+        if workers > 1 and not settings.REDIS_URL:
+            if settings.is_production:
+                raise UnsharedRateLimits(workers)
+            log.warning(
+                "RATE LIMITS ARE PER WORKER: %d workers and no REDIS_URL, so each client gets "
+                "%d times its budget. Set REDIS_URL for a shared count.", workers, workers
+            )
+
+    @app.before_server_start
+    async def open_rate_limiter(app: Sanic) -> None:
+        app.ctx.rate_limiter = build_rate_limiter(settings.REDIS_URL, settings.RATE_LIMIT_KEY_PREFIX)
+
+    @app.after_server_stop
+    async def close_rate_limiter(app: Sanic) -> None:
+        await app.ctx.rate_limiter.close()
+
+
+def rate_limited(scope: str) -> Callable[[Handler], Handler]:
+    """Answer 429 with Retry-After once the client's budget for `scope` is spent."""
+
+    def decorate(handler: Handler) -> Handler:
+        @wraps(handler)
+        async def limited(request: Request, *args: Any, **kwargs: Any) -> HTTPResponse:
+            app = request.app
+            decision = await app.ctx.rate_limiter.hit(scope, request.client_ip, app.ctx.rates[scope])
+            if not decision.allowed:
+                return error_response(
+                    request,
+                    429,
+                    "rate_limited",
+                    f"Too many requests: at most {decision.limit} per "
+                    f"{app.ctx.rates[scope].window_s} s; retry after {decision.reset_after_s} s",
+                    headers={"Retry-After": str(decision.reset_after_s)},
+                )
+            return await handler(request, *args, **kwargs)
+
+        return limited
+
+    return decorate
