@@ -38,6 +38,16 @@ lock:
 clean:
 	rm -rf $(VENV) .pytest_cache
 
+# promtool (from Debian's prometheus package) checks deploy/prometheus/alerts.yml in the tests;
+# installed only when missing. Without it those tests skip locally and fail under CI=true.
+.PHONY: promtool
+test: promtool
+promtool:
+	@command -v promtool >/dev/null 2>&1 || { \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y -qq --no-install-recommends prometheus >/dev/null; } || \
+	  echo "warning: could not install promtool (needs root and apt)"
+
 # Load benchmark of the wallet API against the hand-written yardstick (needs wrk + PostgreSQL).
 .PHONY: bench
 bench: install

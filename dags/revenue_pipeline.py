@@ -23,6 +23,16 @@ from airflow.sdk import CronDataIntervalTimetable, dag, get_current_context, tas
 DEFAULT_TOLERANCE_MINUTES = 10.0
 
 
+def _record_success(run_started: datetime | None) -> None:
+    """Count the run in the service's pipeline metrics (service.metrics). They reach /metrics
+    when this process shares the API's PROMETHEUS_MULTIPROC_DIR (embedded runs always do)."""
+    from service import metrics
+
+    if run_started is not None:
+        started = run_started if run_started.tzinfo else run_started.replace(tzinfo=timezone.utc)
+        metrics.record_pipeline_run("success", (datetime.now(timezone.utc) - started).total_seconds())
+
+
 def _handoff(previous: dict[str, Any], stats: dict[str, Any]) -> dict[str, Any]:
     return {"work_dir": previous["work_dir"], "report_date": previous["report_date"], "stats": stats}
 
@@ -111,6 +121,7 @@ def revenue_pipeline() -> None:
         published = stages.publish(work_dir, settings.REPORTS_DIR)
         marked = postback_batches.commit_batch(settings.DATABASE_URL, work_dir)
         shutil.rmtree(work_dir, ignore_errors=True)
+        _record_success(get_current_context()["dag_run"].start_date)
         return {**published, "report_date": reconciled["report_date"], "postbacks_processed": marked}
 
     curated = dedup(normalise(extract()))

@@ -8,6 +8,7 @@ import asyncio
 import logging
 import sys
 
+from service.audit_cli import add_command as add_audit_command
 from service.config import check_production, get_settings
 from service.db import migrate
 
@@ -24,15 +25,24 @@ def _serve(args: argparse.Namespace) -> int:
     from sanic.worker.loader import AppLoader
 
     from service.app import create_app
+    from service.metrics import prepare_multiproc_dir, remove_multiproc_dir
 
     settings = get_settings()
     check_production(settings)
     workers = args.workers or settings.web_workers
+    single_process = workers == 1 and args.single_process
+    # Worker processes write their metrics to files here (inherited env); it must be empty
+    # before they start. A single process keeps them in memory.
+    metrics_dir, created = (None, False) if single_process else prepare_multiproc_dir()
     loader = AppLoader(factory=create_app)
     app = loader.load()
     app.prepare(host=args.host, port=args.port, workers=workers, access_log=False,
-                single_process=workers == 1 and args.single_process)
-    Sanic.serve(primary=app, app_loader=loader)
+                single_process=single_process)
+    try:
+        Sanic.serve(primary=app, app_loader=loader)
+    finally:
+        if created:
+            remove_multiproc_dir(metrics_dir)
     return 0
 
 
@@ -69,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     make.add_argument("--dialect", choices=["sqlite", "postgres"], help=argparse.SUPPRESS)
     make.add_argument("--check", action="store_true", help="only report; exit 1 if one is needed")
     make.set_defaults(run=_makemigrations)
+    add_audit_command(commands)
     args = parser.parse_args(argv)
     return args.run(args)
 

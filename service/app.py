@@ -16,6 +16,7 @@ from service.domain.auth import TokenService
 from service.domain.idempotency import IdempotencyStore
 from service.http import attribution, auth, docs, events, health, pipeline, wallet
 from service.http.errors import JsonErrorHandler
+from service.http.metrics import install_metrics
 from service.http.middleware import install_middleware
 from service.http.ratelimit import install_rate_limits
 from service.logs import configure_logging
@@ -91,6 +92,7 @@ def create_app(settings: Settings | object | None = None, name: str = APP_NAME) 
     Extend(app)
     _describe_api(app)
     install_middleware(app)
+    install_metrics(app)
     install_rate_limits(app, settings)
     for blueprint in (
         health.bp, auth.bp, wallet.bp, events.bp, attribution.bp, pipeline.bp, docs.bp
@@ -99,7 +101,12 @@ def create_app(settings: Settings | object | None = None, name: str = APP_NAME) 
 
     @app.before_server_start
     async def open_database(app: Sanic) -> None:
-        await init_orm(settings.DATABASE_URL, settings.DB_POOL_MAX)
+        await init_orm(
+            settings.DATABASE_URL,
+            settings.DB_POOL_MAX,
+            connect_timeout=settings.DB_CONNECT_TIMEOUT_SECONDS,
+            command_timeout=settings.DB_COMMAND_TIMEOUT_SECONDS,
+        )
         await warm_up(settings.DATABASE_URL)
 
     @app.after_server_start

@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     RATE_LIMIT_KEY_PREFIX: str = "gaming-backend:ratelimit"
     # Refuse unsigned postbacks outside production too (e.g. staging); production always does.
     AF_REQUIRE_PROOF: bool = False
+    # Operations (service.monitoring, service.db): 0 disables the in-server balance audit.
+    BALANCE_AUDIT_INTERVAL_SECONDS: float = Field(default=300, ge=0)
+    DB_CONNECT_TIMEOUT_SECONDS: float = Field(default=2, gt=0)
+    DB_COMMAND_TIMEOUT_SECONDS: float = Field(default=5, gt=0)
 
     @field_validator(
         "ADMIN_TOKEN", "AF_PUSH_TOKEN", "AIRFLOW_API_URL", "AIRFLOW_USERNAME",

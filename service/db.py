@@ -62,7 +62,18 @@ async def keep_session_state(connection: Any) -> None:
     state (advisory locks, cursors, LISTEN, SET) this service never creates."""
 
 
-def connection_config(database_url: str, pool_max: int = 20) -> dict[str, Any]:
+# An outage must turn into a prompt 503, not a request stuck on a dead socket: asyncpg's
+# connect timeout (default 60 s) and per-statement command timeout (default none) are bounded.
+DEFAULT_CONNECT_TIMEOUT_SECONDS = 2.0
+DEFAULT_COMMAND_TIMEOUT_SECONDS = 5.0
+
+
+def connection_config(
+    database_url: str,
+    pool_max: int = 20,
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_SECONDS,
+    command_timeout: float | None = DEFAULT_COMMAND_TIMEOUT_SECONDS,
+) -> dict[str, Any]:
     if dialect_of(database_url) == "sqlite":
         path = sqlite_path(database_url)
         if path != ":memory:":
@@ -88,18 +99,20 @@ def connection_config(database_url: str, pool_max: int = 20) -> dict[str, Any]:
             "database": parts.path.lstrip("/") or "postgres",
             "minsize": 1,
             "maxsize": pool_max,
+            "timeout": connect_timeout,
+            "command_timeout": command_timeout,
             "reset": keep_session_state,
             **query,
         },
     }
 
 
-def tortoise_config(database_url: str, pool_max: int = 20) -> dict[str, Any]:
+def tortoise_config(database_url: str, pool_max: int = 20, **timeouts: float | None) -> dict[str, Any]:
     # The connection is named after its dialect: Tortoise caches compiled SQL per connection
     # name, so one process (e.g. the test suite) may use SQLite and PostgreSQL in turn.
     connection_name = dialect_of(database_url)
     return {
-        "connections": {connection_name: connection_config(database_url, pool_max)},
+        "connections": {connection_name: connection_config(database_url, pool_max, **timeouts)},
         "apps": {APP_LABEL: {"models": MODEL_MODULES, "default_connection": connection_name}},
         "use_tz": True,
         "timezone": "UTC",
@@ -110,10 +123,13 @@ def migrations_location(database_url: str) -> Path:
     return MIGRATIONS_ROOT / dialect_of(database_url)
 
 
-async def init_orm(database_url: str, pool_max: int = 20) -> None:
+async def init_orm(database_url: str, pool_max: int = 20, **timeouts: float | None) -> None:
+    """`timeouts`: connect_timeout / command_timeout (seconds; PostgreSQL only)."""
     # Sanic handles requests in tasks that do not inherit the listener's context, so the ORM
     # context must be reachable process-wide (Tortoise 1.x keeps it in a context variable).
-    await Tortoise.init(config=tortoise_config(database_url, pool_max), _enable_global_fallback=True)
+    await Tortoise.init(
+        config=tortoise_config(database_url, pool_max, **timeouts), _enable_global_fallback=True
+    )
 
 
 async def warm_up(database_url: str) -> bool:
@@ -138,6 +154,7 @@ _UNAVAILABLE = (
     asyncpg.exceptions.PostgresConnectionError,
     asyncpg.exceptions.InsufficientResourcesError,  # e.g. "too many clients"
     asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.OperatorInterventionError,  # admin/crash shutdown, query cancelled
     asyncpg.exceptions.InterfaceError,
 )
 _SQLITE_UNAVAILABLE = ("database is locked", "unable to open database")
@@ -167,7 +184,7 @@ async def migrate(database_url: str) -> list[str]:
     from aerich import Command
 
     command = Command(
-        tortoise_config=tortoise_config(database_url, pool_max=2),
+        tortoise_config=tortoise_config(database_url, pool_max=2, command_timeout=None),
         app=APP_LABEL,
         location=str(migrations_location(database_url)),
     )

@@ -18,9 +18,11 @@ import subprocess
 import sys
 import threading
 import traceback
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from service import metrics
 from service.config import Settings
 from service.domain.pipeline_run_store import PipelineRun, RunStore
 
@@ -151,6 +153,7 @@ def _run_dag(conf: dict[str, Any]) -> tuple[str, dict[str, str | None], dict[str
 def main(runs_dir: str, run_id: str, conf_json: str) -> int:
     store = RunStore(runs_dir)
     run = store.load(run_id)
+    metrics.pipeline_run_started(run_id)
     try:
         state, tasks, reports = _run_dag(json.loads(conf_json))
         run.finish(state, tasks, reports, None)
@@ -158,8 +161,18 @@ def main(runs_dir: str, run_id: str, conf_json: str) -> int:
         traceback.print_exc()
         run.finish("failed", run.tasks, {}, f"{type(exc).__name__}: {exc}")
     store.save(run)
+    _record_metrics(run)
     print(run.summary, flush=True)
     return run.returncode or 0
+
+
+def _record_metrics(run: PipelineRun) -> None:
+    # A successful run is counted by the DAG's publish task (in both modes); only the other
+    # outcomes are counted here, so no run is counted twice.
+    metrics.pipeline_run_ended(run.run_id)
+    if run.state != "success":
+        seconds = (datetime.fromisoformat(run.ended_at) - datetime.fromisoformat(run.started_at)).total_seconds()
+        metrics.record_pipeline_run(run.state, seconds)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
+from service import metrics
 from service.domain.errors import IdempotencyConflict, IdempotencyKeyReused, ValidationFailed
 from service.models import IdempotencyKey
 
@@ -90,6 +91,7 @@ class IdempotencyStore:
                 return await operation(conn)
         claim = await self._claim(scope, body_fingerprint)
         if isinstance(claim, Outcome):
+            metrics.record_idempotent_replay(scope.endpoint)
             return claim
         try:
             async with in_transaction() as conn:

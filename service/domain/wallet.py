@@ -14,6 +14,7 @@ from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
+from service import metrics
 from service.domain.auth import unknown_user
 from service.domain.errors import InsufficientFunds
 from service.domain.idempotency import IdempotencyStore, Outcome, Scope
@@ -137,4 +138,7 @@ async def change_balance(
         return Outcome(200, {"ok": True, "balance": await apply_change(conn, user_id, change)})
 
     scope = Scope(user_id, endpoint, change.idempotency_key) if change.idempotency_key else None
-    return await store.run(scope, body_fingerprint, operation)
+    outcome = await store.run(scope, body_fingerprint, operation)
+    if not outcome.replayed:
+        metrics.record_wallet_write("earn" if change.delta > 0 else "spend")
+    return outcome

@@ -9,7 +9,9 @@ from sanic.response import HTTPResponse, json
 from sanic_ext import openapi
 from sanic_ext.extensions.openapi.definitions import Parameter
 
+from service import metrics
 from service.domain import deeplinks, postbacks
+from service.domain.errors import DomainError
 from service.domain.postback_store import store_postback
 from service.http.attribution_schemas import (
     SIGNATURE_HEADER_SCHEMA,
@@ -95,18 +97,23 @@ async def _read_body(request: Request, limit: int) -> bytes:
 async def postback(request: Request) -> HTTPResponse:
     body = await _read_body(request, postbacks.MAX_BODY_BYTES)
     settings = request.app.ctx.settings
-    proof = postbacks.verify_proof(
-        body,
-        signature_header=request.headers.get("x-af-signature"),
-        token_header=request.headers.get(settings.AF_PUSH_TOKEN_HEADER),
-        af_secret=settings.AF_SECRET,
-        push_token=settings.AF_PUSH_TOKEN,
-        proof_required=settings.is_production or settings.AF_REQUIRE_PROOF,
-    )
-    parsed = postbacks.parse_postback(body)
+    try:
+        proof = postbacks.verify_proof(
+            body,
+            signature_header=request.headers.get("x-af-signature"),
+            token_header=request.headers.get(settings.AF_PUSH_TOKEN_HEADER),
+            af_secret=settings.AF_SECRET,
+            push_token=settings.AF_PUSH_TOKEN,
+            proof_required=settings.is_production or settings.AF_REQUIRE_PROOF,
+        )
+        parsed = postbacks.parse_postback(body)
+    except DomainError as exc:  # the contract's error codes: a bounded label set
+        metrics.record_postback(exc.code)
+        raise
     if not proof.verified:
         log.warning("accepting an unsigned postback (development only); stored as unverified")
     stored = await store_postback(parsed, proof)
+    metrics.record_postback("duplicate" if stored.duplicate else "accepted")
     message = (
         "Duplicate postback: already stored, nothing new was written"
         if stored.duplicate

@@ -17,6 +17,7 @@ from service.domain.errors import DomainError
 from service.http.middleware import add_standard_headers, request_id_of
 
 log = logging.getLogger("service.http")
+CLIENT_CLOSED_REQUEST = 499
 
 _CAMEL_BOUNDARY = re.compile(r"(?<!^)(?=[A-Z])")
 # Sanic's exception classes by status, named the way the contract names codes.
@@ -102,8 +103,11 @@ class JsonErrorHandler(ErrorHandler):
             return error_response(request, status, _sanic_code(exception), message, headers=headers)
         if isinstance(exception, asyncio.CancelledError):
             # The client went away (Sanic's RequestCancelled); nobody will read this response.
+            # 499 (nginx's "client closed request"), not 503: in the metrics a client giving
+            # up must not count towards the 5xx error rate that pages people.
             log.info("request cancelled by the client")
-            return error_response(request, 503, "request_cancelled", "The request was cancelled")
+            return error_response(request, CLIENT_CLOSED_REQUEST, "request_cancelled",
+                                  "The request was cancelled")
         if is_database_unavailable(exception):
             log.warning("database unavailable: %r", exception)
             return error_response(

@@ -1,0 +1,112 @@
+"""GET /metrics and the request/connection hooks that feed service.metrics.
+
+Route labels are Sanic's route pattern (`/pipeline-runs/<run_id>`), never the raw path, and
+unknown methods are folded into OTHER, so a client cannot grow the label set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+
+from sanic import Blueprint, Request, Sanic
+from sanic.models.server_types import ConnInfo
+from sanic.response import HTTPResponse, raw
+
+from service import metrics
+from service.domain import admin
+from service.http.docs import ADMIN_TOKEN, documented
+from service.monitoring import audit_forever, sample_pool_forever
+
+bp = Blueprint("metrics")
+
+_KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+# The first audit waits a little so that short-lived servers (tests) never run one.
+_FIRST_AUDIT_DELAY_CAP_SECONDS = 30.0
+
+
+@bp.get("/metrics")
+@documented(
+    "Prometheus metrics (text exposition format), summed over all workers",
+    tag="operations",
+    ok=None,
+    errors=(401, 403),
+    security=ADMIN_TOKEN,
+)
+async def metrics_endpoint(request: Request) -> HTTPResponse:
+    admin.check_admin_token(request.app.ctx.settings, request.headers.get(admin.HEADER))
+    body, content_type = metrics.render_latest()
+    return raw(body, content_type=content_type, headers={"Cache-Control": "no-store"})
+
+
+# The in-flight mark lives on the connection (HTTP/1.1 carries one request at a time), so that
+# a request the client cut off, which never reaches response middleware, is still ended when
+# its connection closes. ASGI (tests) has no connection object: the request carries it then.
+def _in_flight_holder(request: Request) -> object:
+    return request.conn_info.ctx if request.conn_info is not None else request.ctx
+
+
+async def _start_request_timer(request: Request) -> None:
+    request.ctx.metrics_started = time.perf_counter()
+    _in_flight_holder(request).metrics_in_flight = True
+    metrics.request_started()
+
+
+def _finish_in_flight(holder: object) -> None:
+    if getattr(holder, "metrics_in_flight", False):
+        holder.metrics_in_flight = False  # type: ignore[attr-defined]
+        metrics.request_finished()
+
+
+async def _record_response(request: Request, response: HTTPResponse) -> None:
+    started = getattr(request.ctx, "metrics_started", None)
+    if started is None:  # failed before request middleware ran
+        return
+    _finish_in_flight(_in_flight_holder(request))
+    method = request.method if request.method in _KNOWN_METHODS else "OTHER"
+    metrics.record_request(method, request.uri_template, response.status, time.perf_counter() - started)
+
+
+async def _connection_opened(conn_info: ConnInfo) -> None:
+    metrics.connection_opened()
+
+
+async def _connection_closed(conn_info: ConnInfo) -> None:
+    _finish_in_flight(conn_info.ctx)
+    metrics.connection_closed()
+
+
+async def _start_background_jobs(app: Sanic) -> None:
+    metrics.reap_dead_processes()
+    jobs = [asyncio.create_task(sample_pool_forever(), name="metrics:db-pool")]
+    interval = app.ctx.settings.BALANCE_AUDIT_INTERVAL_SECONDS
+    if interval > 0:
+        delay = min(interval, _FIRST_AUDIT_DELAY_CAP_SECONDS)
+        jobs.append(asyncio.create_task(audit_forever(interval, first_delay=delay),
+                                        name="metrics:balance-audit"))
+    app.ctx.metrics_jobs = jobs
+
+
+async def _stop_background_jobs(app: Sanic) -> None:
+    jobs = getattr(app.ctx, "metrics_jobs", [])
+    for job in jobs:
+        job.cancel()
+    await asyncio.gather(*jobs, return_exceptions=True)
+
+
+async def _forget_this_worker(app: Sanic) -> None:
+    metrics.mark_process_dead(os.getpid())
+
+
+def install_metrics(app: Sanic) -> None:
+    app.blueprint(bp)
+    # Sanic runs the highest priority first among request middleware and last among
+    # response middleware, so the latency covers the other middleware too.
+    app.register_middleware(_start_request_timer, "request", priority=1000)
+    app.register_middleware(_record_response, "response", priority=1000)
+    app.signal("http.lifecycle.begin")(_connection_opened)
+    app.signal("http.lifecycle.complete")(_connection_closed)
+    app.after_server_start(_start_background_jobs)
+    app.before_server_stop(_stop_background_jobs)
+    app.after_server_stop(_forget_this_worker)
