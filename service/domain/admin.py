@@ -11,6 +11,12 @@ log = logging.getLogger("service.admin")
 HEADER = "X-Admin-Token"
 
 
+def token_matches(settings: Settings, presented: str | None) -> bool:
+    """Whether `presented` is the configured ADMIN_TOKEN (never true when none is configured)."""
+    expected = settings.ADMIN_TOKEN
+    return bool(expected and presented) and hmac.compare_digest(presented.encode(), expected.encode())
+
+
 def check_admin_token(settings: Settings, presented: str | None) -> None:
     """Pass, or raise 401 (no token sent) / 403 (wrong token, or admin access disabled).
 
@@ -25,5 +31,5 @@ def check_admin_token(settings: Settings, presented: str | None) -> None:
         raise Forbidden("Admin operations are disabled: ADMIN_TOKEN is not set")
     if not presented:
         raise Unauthorized(f"{HEADER} header required", [{"field": HEADER, "problem": "missing"}])
-    if not hmac.compare_digest(presented.encode(), expected.encode()):
+    if not token_matches(settings, presented):
         raise Forbidden(f"{HEADER} is not valid", [{"field": HEADER, "problem": "does not match"}])

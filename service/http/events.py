@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import hmac
-
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
-from service.domain import events
+from service.domain import admin, events
 from service.domain.errors import Forbidden
 from service.http.auth import optional_user, require_user
 from service.http.docs import BEARER, OPTIONAL_BEARER_OR_ADMIN, documented
@@ -64,12 +62,6 @@ async def list_events(request: Request) -> HTTPResponse:
     return json(paged("events", items, page.total, query))
 
 
-def _is_admin(request: Request) -> bool:
-    expected = request.app.ctx.settings.ADMIN_TOKEN
-    offered = request.headers.get("x-admin-token")
-    return bool(expected and offered) and hmac.compare_digest(offered.encode(), expected.encode())
-
-
 @bp.get("/stats")
 @documented(
     "Event counts per type: global without a token, the caller's with one; another user's "
@@ -82,7 +74,7 @@ async def stats(request: Request) -> HTTPResponse:
     query = parse_query(StatsQuery, request)
     caller = request.ctx.user.user_id if request.ctx.user else None
     subject = query.uid or caller
-    if query.uid is not None and query.uid != caller and not _is_admin(request):
+    if query.uid is not None and query.uid != caller and not admin.token_matches(request.app.ctx.settings, request.headers.get(admin.HEADER)):
         raise Forbidden("Statistics of another user need a valid X-Admin-Token")
     page = await events.stats_page(subject, _filter(query), query.limit, query.offset)
     by_type = [
