@@ -3,14 +3,21 @@ PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Three layers resolved together (`make lock`): the API alone, Airflow + the pipeline, tests.
+RUNTIME_LOCK := requirements/runtime.lock
+AIRFLOW_LOCK := requirements/airflow.lock
+TEST_LOCK := requirements/test.lock
 
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 .PHONY: run test install migrate lock clean
 
-$(STAMP): requirements.lock pyproject.toml
+# The development venv has every layer: the tests run Airflow, and `make run`'s default
+# embedded pipeline runs the DAG in-process (the API image installs runtime.lock alone).
+$(STAMP): $(RUNTIME_LOCK) $(AIRFLOW_LOCK) $(TEST_LOCK) pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -qq --disable-pip-version-check -r requirements.lock
+	$(PY) -m pip install -qq --disable-pip-version-check \
+	  -r $(RUNTIME_LOCK) -r $(AIRFLOW_LOCK) -r $(TEST_LOCK)
 	$(PY) -m pip install -qq --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 
@@ -19,24 +26,21 @@ install: $(STAMP)
 migrate: install
 	$(PY) -m service migrate
 
+HOST ?= 127.0.0.1
+PORT ?= 8000
 run: install
 	$(PY) -m service migrate
-	$(PY) -m service serve
+	$(PY) -m service serve --host $(HOST) --port $(PORT)
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# Re-resolve the lock from pyproject's ranges in a throw-away venv.
+# Re-resolve the three locks from pyproject's ranges in throw-away venvs.
 lock:
-	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
-	.lock-venv/bin/pip install -qq --disable-pip-version-check -e '.[test]'
-	{ echo "# Exact versions for a fresh clone (resolved with pip from the registry, Python 3.11)."; \
-	  echo "# Regenerate: make lock"; \
-	  .lock-venv/bin/pip freeze --exclude-editable --disable-pip-version-check; } > requirements.lock
-	rm -rf .lock-venv
+	PYTHON=$(PYTHON) sh tools/make_locks.sh
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache tools/npm/node_modules
 
 # promtool (from Debian's prometheus package) checks deploy/prometheus/alerts.yml in the tests;
 # installed only when missing. Without it those tests skip locally and fail under CI=true.

@@ -33,10 +33,13 @@ IDEMPOTENCY_PURGE_INTERVAL_SECONDS = 600
 
 def _openapi_config(settings: Settings) -> dict:
     return {
-        # sanic-ext serves Swagger UI at /docs, ReDoc at /docs/redoc and the document at
-        # /docs/openapi.json; service.http.docs adds the top-level /redoc and /openapi.json.
-        "OAS_URL_PREFIX": "/docs",
-        "OAS_UI_DEFAULT": "swagger",
+        # sanic-ext's only route is the document at /openapi.json (service.http.docs fills it);
+        # its UIs load from CDNs, so service.http.docs serves Swagger UI and ReDoc itself.
+        "OAS_URL_PREFIX": "",
+        "OAS_URI_TO_JSON": docs.OPENAPI_PATH,
+        "OAS_UI_SWAGGER": False,
+        "OAS_UI_REDOC": False,
+        "OAS_UI_DEFAULT": None,
         "CORS_ORIGINS": ",".join(settings.allowed_origins),
         "CORS_METHODS": CORS_METHODS,
         "CORS_ALLOW_HEADERS": CORS_HEADERS,
@@ -45,15 +48,20 @@ def _openapi_config(settings: Settings) -> dict:
     }
 
 
+API_DESCRIPTION = """Wallet, events, attribution and revenue pipeline API (the contract: docs/SPEC.md).
+
+Identity: `POST /login` returns a bearer token for a userId (with `secret` once an account is
+bound); game servers move currency for any user with `X-Server-Key`; operators use
+`X-Admin-Token`. Every error is `{"error", "message", "details"?, "requestId"}`."""
+
+
 def _describe_api(app: Sanic) -> None:
     spec = app.ext.openapi
     spec.describe(
         "Gaming backend",
         version="3.0",
-        description="Wallet, events, attribution and revenue pipeline API (see SPEC.md).",
+        description=API_DESCRIPTION,
     )
-    spec.add_security_scheme("bearer", "http", scheme="bearer", bearer_format="JWT")
-    spec.add_security_scheme("adminToken", "apiKey", location="header", name="X-Admin-Token")
 
 
 async def purge_idempotency_keys_forever(app: Sanic) -> None:
@@ -89,7 +97,7 @@ def create_app(settings: Settings | object | None = None, name: str = APP_NAME) 
     app.ctx.tokens = TokenService(settings.JWT_SECRET, settings.JWT_TTL_MIN)
     app.ctx.idempotency = IdempotencyStore(timedelta(hours=settings.IDEMPOTENCY_TTL_HOURS))
 
-    Extend(app)
+    Extend(app, built_in_extensions=False, extensions=list(docs.SANIC_EXTENSIONS))
     _describe_api(app)
     install_middleware(app)
     install_metrics(app)
@@ -98,6 +106,7 @@ def create_app(settings: Settings | object | None = None, name: str = APP_NAME) 
         health.bp, auth.bp, wallet.bp, events.bp, attribution.bp, pipeline.bp, docs.bp
     ):
         app.blueprint(blueprint)
+    docs.install_openapi_document(app)
 
     @app.before_server_start
     async def open_database(app: Sanic) -> None:

@@ -7,6 +7,7 @@ dialect it ran against, so each dialect keeps its own history of the same models
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 from pathlib import Path
 from typing import Any, Literal
@@ -21,7 +22,9 @@ log = logging.getLogger("service.db")
 Dialect = Literal["sqlite", "postgres"]
 MODEL_MODULES = ["service.models", "aerich.models"]
 APP_LABEL = "models"
-MIGRATIONS_ROOT = Path(__file__).resolve().parent.parent / "migrations"
+# The histories sit beside the package in a checkout; an installed package (the API image) is
+# told where they are.
+MIGRATIONS_ROOT = Path(os.environ.get("MIGRATIONS_DIR") or Path(__file__).resolve().parent.parent / "migrations")
 # How long a write waits for SQLite's database write lock held by another process (a second
 # worker, the pipeline, a migration) before failing with "database is locked" (503).
 # Inside one process writes are already serialised: Tortoise's SQLite client has one

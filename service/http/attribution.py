@@ -21,7 +21,7 @@ from service.http.attribution_schemas import (
     TrackResponse,
 )
 from service.http.auth import optional_user
-from service.http.docs import documented
+from service.http.docs import OPTIONAL_BEARER, documented
 from service.http.ratelimit import Handler, rate_limited
 
 log = logging.getLogger("service.attribution")
@@ -49,9 +49,8 @@ def _track_parameters(handler: Handler) -> Handler:
     tag="attribution",
     ok=TrackResponse,
     errors=(401, 422, 429),
+    security=OPTIONAL_BEARER,  # with a token the event is the caller's
 )
-@openapi.secured({})  # the token is optional: with one the event is the caller's
-@openapi.secured("bearer")
 @_track_parameters
 @rate_limited("track")
 @optional_user
@@ -84,6 +83,10 @@ async def _read_body(request: Request, limit: int) -> bytes:
     body=AppsFlyerPostback,
     ok=PostbackResponse,
     errors=(400, 401, 413, 422),
+    error_texts={
+        401: "No valid proof (`invalid_signature`): X-AF-Signature wrong, push token wrong, or, in "
+        "production, neither sent",
+    },
 )
 @openapi.parameter(
     parameter=Parameter(

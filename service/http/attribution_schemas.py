@@ -12,7 +12,13 @@ from service.http.docs import JsonSchema
 
 
 class TrackResponse(BaseModel):
-    ok: Literal[True]
+    """The deeplink visit, logged as a `deeplink_track` event."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"ok": True, "logged": {"character": "warrior", "campaign": "summer_promo", "utm_source": "newsletter"}}
+    ]})
+
+    ok: Literal[True] = Field(description="Always true on success")
     logged: dict[str, str] = Field(
         description="The attribution parameters that were logged (unknown ones are dropped)"
     )
@@ -24,7 +30,7 @@ class AppsFlyerPostback(BaseModel):
     model_config = ConfigDict(
         extra="allow",
         json_schema_extra={
-            "example": {
+            "examples": [{
                 "event_name": "af_purchase",
                 "event_time": "2025-11-12 18:00:00.000",
                 "event_value": '{"af_revenue":"9.99","af_currency":"USD"}',
@@ -35,11 +41,14 @@ class AppsFlyerPostback(BaseModel):
                 "campaign": "summer_campaign",
                 "af_adset": "adset_1",
                 "platform": "android",
-            }
+            }]
         },
     )
 
-    event_name: str = Field(min_length=1, max_length=MAX_EVENT_NAME_CHARS, pattern=r"\S")
+    event_name: str = Field(
+        min_length=1, max_length=MAX_EVENT_NAME_CHARS, pattern=r"\S",
+        description="AppsFlyer's event name; stored as the event type with an `af_` prefix",
+    )
     customer_user_id: str | None = Field(
         default=None, max_length=MAX_USER_ID_CHARS, description="The event's user when set"
     )
@@ -54,17 +63,23 @@ class AppsFlyerPostback(BaseModel):
     )
     event_revenue_usd: str | float | None = Field(default=None, description="A number or numeric text")
     event_value: str | None = Field(default=None, description="Event parameters as a JSON string")
-    media_source: str | None = None
-    campaign: str | None = None
+    media_source: str | None = Field(default=None, description="The attributed media source")
+    campaign: str | None = Field(default=None, description="The attributed campaign")
 
 
 class PostbackResponse(BaseModel):
-    ok: Literal[True]
-    postbackId: int
+    """The stored postback (or the first receipt of the same body)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"ok": True, "postbackId": 12, "eventId": 345, "message": "Postback stored", "duplicate": False}
+    ]})
+
+    ok: Literal[True] = Field(description="Always true on success")
+    postbackId: int = Field(description="The raw_postbacks row")
     eventId: int | None = Field(
         description="The af_* event's id (null only if that event was deleted since the first receipt)"
     )
-    message: str
+    message: str = Field(description="What happened, for humans")
     duplicate: bool = Field(
         description="true when the same body arrived within 7 days before: nothing new was stored"
     )

@@ -21,6 +21,14 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+EXAMPLE_USER = "player_12345"
+EXAMPLE_TIME = "2025-11-12T10:30:00+00:00"
+
+
+def example(**fields: object) -> ConfigDict:
+    """The model's example (JSON Schema `examples`), shown by the docs and sent by Postman."""
+    return ConfigDict(json_schema_extra={"examples": [fields]})
+
 MAX_FUTURE_SKEW = timedelta(hours=24)
 
 
@@ -71,18 +79,36 @@ class QueryModel(BaseModel):
 
 
 class LoginRequest(StrictBody):
-    userId: UserId
+    """Log in as a player; the first login creates the account with balance 0."""
+
+    model_config = example(userId=EXAMPLE_USER)
+
+    userId: UserId = Field(description="The player's id: 1-255 characters after trimming, none of < > \" '")
 
 
 class AmountRequest(StrictBody):
-    amount: int = Field(ge=1, le=100_000)
-    reason: Annotated[str, AfterValidator(_no_nul)] = Field(min_length=1, max_length=100)
+    """A balance change of the caller (an integer amount, never a string or a fraction)."""
+
+    model_config = example(amount=500, reason="daily_bonus")
+
+    amount: int = Field(ge=1, le=100_000, description="Currency units, 1..100000")
+    reason: Annotated[str, AfterValidator(_no_nul)] = Field(
+        min_length=1, max_length=100, description="Why the balance changes (an economy catalogue reason for /earn)"
+    )
 
 
 class EventRequest(StrictBody):
-    eventType: EventType
-    meta: str | None = Field(default=None, max_length=5000)
-    timestampUtc: UtcDatetime | None = None
+    """A game event of the caller."""
+
+    model_config = example(eventType="level_up", meta='{"level": 5}', timestampUtc=EXAMPLE_TIME)
+
+    eventType: EventType = Field(description="1-100 characters of [A-Za-z0-9_.-]")
+    meta: str | None = Field(
+        default=None, max_length=5000, description="Free-form details: a JSON document as a string (422 invalid_meta otherwise)"
+    )
+    timestampUtc: UtcDatetime | None = Field(
+        default=None, description="When it happened (ISO 8601; no offset means UTC); now if absent, at most 24 h ahead"
+    )
 
     @field_validator("meta")
     @classmethod
@@ -103,15 +129,15 @@ class EventRequest(StrictBody):
 
 
 class PageQuery(QueryModel):
-    limit: int = Field(default=100, ge=1, le=1000)
+    limit: int = Field(default=100, ge=1, le=1000, description="Page size, 1..1000")
     # The largest OFFSET both databases take (64-bit); beyond it is a 422, not a driver overflow.
-    offset: int = Field(default=0, ge=0, le=2**63 - 1)
+    offset: int = Field(default=0, ge=0, le=2**63 - 1, description="Entries to skip")
 
 
 class EventFilterQuery(PageQuery):
-    event_type: EventType | None = None
-    start_time: UtcDatetime | None = None
-    end_time: UtcDatetime | None = None
+    event_type: EventType | None = Field(default=None, description="Only this event type")
+    start_time: UtcDatetime | None = Field(default=None, description="Events at or after this time (ISO 8601)")
+    end_time: UtcDatetime | None = Field(default=None, description="Events at or before this time (not before start_time)")
 
     @model_validator(mode="after")
     def _ordered_range(self) -> EventFilterQuery:
@@ -123,102 +149,186 @@ class EventFilterQuery(PageQuery):
 
 
 class StatsQuery(EventFilterQuery):
-    uid: UserId | None = None
+    uid: UserId | None = Field(
+        default=None, description="Another user's statistics (needs X-Admin-Token unless it is the caller)"
+    )
 
 
 # ---- responses ------------------------------------------------------------------------------
 
 
 class ErrorDetail(BaseModel):
-    field: str
-    problem: str
+    """What is wrong with one input field."""
+
+    model_config = example(field="amount", problem="Input should be less than or equal to 100000")
+
+    field: str = Field(description="The field (dotted path for nested ones), header or parameter")
+    problem: str = Field(description="What is wrong with it")
 
 
 class ErrorResponse(BaseModel):
-    error: str
-    message: str
-    details: list[ErrorDetail] | None = None
-    requestId: str
+    """Every error answer (4xx and 5xx)."""
+
+    model_config = example(
+        error="validation_error",
+        message="Request validation failed",
+        details=[{"field": "amount", "problem": "Input should be less than or equal to 100000"}],
+        requestId="5fd06ab0-5008-4439-84a2-fa43bdc68e7b",
+    )
+
+    error: str = Field(description="Machine-readable snake_case code, e.g. insufficient_funds, token_revoked")
+    message: str = Field(description="A sentence for humans")
+    details: list[ErrorDetail] | None = Field(default=None, description="Per-field problems (validation errors)")
+    requestId: str = Field(description="The X-Request-ID of the request, for the logs")
 
 
 class LoginResponse(BaseModel):
-    token: str
-    userId: str
+    """A bearer token for the other routes."""
+
+    model_config = example(token="eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9...", userId=EXAMPLE_USER)
+
+    token: str = Field(description="JWT (HS256); send as `Authorization: Bearer <token>`")
+    userId: str = Field(description="The logged-in player")
 
 
 class DatabaseHealth(BaseModel):
-    status: Literal["connected", "unreachable"]
-    type: str
-    tables: Literal["accessible", "inaccessible"]
+    """The database as the service sees it."""
+
+    model_config = example(status="connected", type="postgres", tables="accessible")
+
+    status: Literal["connected", "unreachable"] = Field(description="Whether a query got through")
+    type: str = Field(description="sqlite or postgres")
+    tables: Literal["accessible", "inaccessible"] = Field(description="Whether the service's tables can be read")
 
 
 class HealthChecks(BaseModel):
-    users: int | None
-    events: int | None
+    """Row counts (null when the database is unreachable)."""
+
+    model_config = example(users=42, events=1234)
+
+    users: int | None = Field(description="Users in the database")
+    events: int | None = Field(description="Events in the database")
 
 
 class HealthResponse(BaseModel):
-    status: Literal["healthy", "unhealthy"]
-    version: str
-    environment: str
-    timestamp: datetime
-    database: DatabaseHealth
-    checks: HealthChecks
+    """Service health: 200 healthy, 503 when the database is unreachable."""
+
+    model_config = example(
+        status="healthy", version="3.0.0", environment="development", timestamp=EXAMPLE_TIME,
+        database={"status": "connected", "type": "postgres", "tables": "accessible"},
+        checks={"users": 42, "events": 1234},
+    )
+
+    status: Literal["healthy", "unhealthy"] = Field(description="healthy when the database answers")
+    version: str = Field(description="Service version")
+    environment: str = Field(description="ENVIRONMENT: development, test or production")
+    timestamp: datetime = Field(description="Server time of the check (UTC)")
+    database: DatabaseHealth = Field(description="Database status")
+    checks: HealthChecks = Field(description="Row counts")
 
 
 class BalanceChangeResponse(BaseModel):
-    ok: Literal[True]
-    balance: int
+    """The balance after the change."""
+
+    model_config = example(ok=True, balance=1500)
+
+    ok: Literal[True] = Field(description="Always true on success")
+    balance: int = Field(description="The new balance (never negative)")
 
 
 class BalanceResponse(BaseModel):
-    userId: str
-    balance: int
+    """The caller's balance."""
+
+    model_config = example(userId=EXAMPLE_USER, balance=1500)
+
+    userId: str = Field(description="The caller")
+    balance: int = Field(description="Current balance (= the sum of the ledger)")
 
 
 class Page(BaseModel):
-    total: int
-    limit: int
-    offset: int
-    hasMore: bool
+    total: int = Field(description="Entries matching the filters, all pages together")
+    limit: int = Field(description="Page size used")
+    offset: int = Field(description="Entries skipped")
+    hasMore: bool = Field(description="Whether another page follows")
 
 
 class LedgerEntry(BaseModel):
-    id: int
-    delta: int
-    balanceAfter: int
-    reason: str
-    ts: datetime
-    idempotencyKey: str | None
+    """One balance change."""
+
+    model_config = example(
+        id=7, delta=500, balanceAfter=1500, reason="daily_bonus", ts=EXAMPLE_TIME, idempotencyKey="earn-0001"
+    )
+
+    id: int = Field(description="Ledger entry id")
+    delta: int = Field(description="Positive for earn, negative for spend")
+    balanceAfter: int = Field(description="The balance right after this change")
+    reason: str = Field(description="The reason given")
+    ts: datetime = Field(description="When it was applied (UTC)")
+    idempotencyKey: str | None = Field(description="The Idempotency-Key of the request, if any")
 
 
 class LedgerResponse(Page):
-    entries: list[LedgerEntry]
+    """The caller's balance changes, newest first."""
+
+    model_config = example(
+        entries=[{"id": 7, "delta": 500, "balanceAfter": 1500, "reason": "daily_bonus", "ts": EXAMPLE_TIME,
+                  "idempotencyKey": "earn-0001"}],
+        total=1, limit=100, offset=0, hasMore=False,
+    )
+
+    entries: list[LedgerEntry] = Field(description="This page of entries")
 
 
 class EventCreatedResponse(BaseModel):
-    ok: Literal[True]
-    eventId: int
+    """The stored event."""
+
+    model_config = example(ok=True, eventId=101)
+
+    ok: Literal[True] = Field(description="Always true on success")
+    eventId: int = Field(description="The new event's id")
 
 
 class EventOut(BaseModel):
-    id: int
-    type: str
-    ts: datetime
-    meta: str | None
+    """One event."""
+
+    model_config = example(id=101, type="level_up", ts=EXAMPLE_TIME, meta='{"level": 5}')
+
+    id: int = Field(description="Event id")
+    type: str = Field(description="Event type")
+    ts: datetime = Field(description="When it happened (UTC)")
+    meta: str | None = Field(description="The JSON text sent as meta")
 
 
 class EventsResponse(Page):
-    events: list[EventOut]
+    """The caller's events, newest first."""
+
+    model_config = example(
+        events=[{"id": 101, "type": "level_up", "ts": EXAMPLE_TIME, "meta": '{"level": 5}'}],
+        total=1, limit=100, offset=0, hasMore=False,
+    )
+
+    events: list[EventOut] = Field(description="This page of events")
 
 
 class TypeStats(BaseModel):
-    eventType: str
-    count: int
-    firstTs: datetime
-    lastTs: datetime
+    """Counts of one event type."""
+
+    model_config = example(eventType="level_up", count=3, firstTs=EXAMPLE_TIME, lastTs="2025-11-12T18:00:00+00:00")
+
+    eventType: str = Field(description="Event type")
+    count: int = Field(description="Events of this type")
+    firstTs: datetime = Field(description="Earliest of them")
+    lastTs: datetime = Field(description="Latest of them")
 
 
 class StatsResponse(Page):
-    scope: Literal["global", "user"]
-    byType: list[TypeStats]
+    """Event counts by type: global without a token, the caller's (or uid's) with one."""
+
+    model_config = example(
+        scope="user",
+        byType=[{"eventType": "level_up", "count": 3, "firstTs": EXAMPLE_TIME, "lastTs": "2025-11-12T18:00:00+00:00"}],
+        total=1, limit=100, offset=0, hasMore=False,
+    )
+
+    scope: Literal["global", "user"] = Field(description="global (no token) or user")
+    byType: list[TypeStats] = Field(description="One row per event type")
