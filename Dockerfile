@@ -32,15 +32,16 @@ WORKDIR /app
 COPY migrations migrations
 ENV MIGRATIONS_DIR=/app/migrations \
     DATA_DIR=/app/data \
-    REPORTS_DIR=/app/reports
+    REPORTS_DIR=/app/reports \
+    PORT=8000
 RUN mkdir -p data reports && chown app:app data reports
 USER 1000:1000
 EXPOSE 8000
-HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
-  CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=4)"]
+HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
+  CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(f\"http://127.0.0.1:{os.environ['PORT']}/health\", timeout=4)"]
 # Migrations are not run here: compose runs them once in the `migrate` service, before any API
 # replica starts (`docker run ... python -m service migrate` elsewhere).
-CMD ["python", "-m", "service", "serve", "--host", "0.0.0.0", "--port", "8000"]
+CMD ["sh", "-c", "exec python -m service serve --host 0.0.0.0 --port \"$PORT\""]
 
 # ---- Airflow ---------------------------------------------------------------------------------
 FROM api-build AS airflow-build

@@ -79,3 +79,9 @@ airflow: install
 .PHONY: postman
 postman: install
 	$(PY) tools/make_postman.py
+
+# Build both images (Dockerfile targets api and airflow) and run them for real: needs root and
+# Docker (Debian's docker.io; the script starts and stops its own dockerd). Not part of `make test`.
+.PHONY: image-smoke
+image-smoke:
+	bash tools/image_smoke.sh

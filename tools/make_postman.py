@@ -1,16 +1,19 @@
-"""Generate postman_collection.json from the app's own /openapi.json (`make postman`).
+"""Generate postman_collection.json (`make postman`) from the app's own /openapi.json and the
+maintained scenario set in tools/postman_scenarios.py.
 
-The collection logs in once (the Login request's test script stores the token in the collection
-variable `token`; every other request inherits bearer auth from the collection), signs AppsFlyer
-postbacks in a pre-request script (HMAC-SHA256 of the raw body with `afSecret`), sends
-`X-Admin-Token` where the route needs it, and checks each documented success status.
-Requests are ordered for "Run collection": health, login, then one folder per tag.
+The document gives each request its route, credentials and the JSON Schema its answer must
+match (the success model, or ErrorResponse for an error); the scenarios give what to send and
+which status to expect. Every request asserts its status and body shape. Variables are read
+with pm.variables.get, so an environment or globals (`newman --env-var adminToken=...`)
+override the collection's defaults. Postbacks are HMAC-SHA256-signed in a pre-request script
+with the crypto-js module (`require('crypto-js')`; newman's sandbox has no Node `crypto`).
+Fails when a documented route has no scenario, so new routes cannot go untested.
 
     python tools/make_postman.py [--output postman_collection.json]
 
-tests/attribution/test_postman.py fails when the committed file is stale.
+tests/attribution/test_postman.py fails when the committed file is stale;
+tests/docs/test_newman.py runs it with newman against a live server.
 """
-
 from __future__ import annotations
 
 import argparse
@@ -22,36 +25,29 @@ from pathlib import Path
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from tools.postman_scenarios import FOLDERS, Step  # noqa: E402
+
 DEFAULT_OUTPUT = REPO_ROOT / "postman_collection.json"
 SCHEMA_URL = "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"
-TAG_ORDER = ("health", "auth", "wallet", "events", "attribution", "pipeline")
-
-# Request examples where a value generated from the schema would not make a meaningful call.
-BODY_EXAMPLES: dict[str, Any] = {
-    "POST /login": {"userId": "{{userId}}"},
-    "POST /earn": {"amount": 500, "reason": "daily_bonus"},
-    "POST /spend": {"amount": 100, "reason": "shop_purchase"},
-    "POST /event": {"eventType": "level_up", "meta": '{"level": 5}'},
-    "POST /run-pipeline": {"wait": False},
-}
-QUERY_EXAMPLES: dict[str, dict[str, str]] = {
-    "GET /track": {"character": "warrior", "campaign": "summer_promo", "utm_source": "newsletter"},
-    "GET /events": {"limit": "10", "offset": "0"},
-    "GET /stats": {"event_type": "level_up"},
-    "GET /ledger": {"limit": "10"},
-}
-LOGIN_TEST = [
-    "pm.test('login succeeded', () => pm.response.to.have.status(200));",
-    "const body = pm.response.json();",
-    "pm.collectionVariables.set('token', body.token);",
-    "pm.test('token stored for the other requests', () => pm.expect(body.token).to.be.a('string'));",
-]
+REPORT_DATE = "2025-11-10"  # the sample data's last day: a run on it rewrites reports with real numbers
+# Keywords Postman's schema check (Ajv) does not need: documentation and formats it may not know.
+_DOC_KEYWORDS = {"title", "description", "examples", "example", "default", "format"}
 SIGN_POSTBACK = [
     "// AppsFlyer signs the exact raw body: HMAC-SHA256 with AF_SECRET, lowercase hex.",
-    "const signature = CryptoJS.HmacSHA256(pm.request.body.raw, pm.collectionVariables.get('afSecret'))",
-    "    .toString(CryptoJS.enc.Hex);",
-    "pm.request.headers.upsert({key: 'X-AF-Signature', value: signature});",
+    "const cryptoJs = require('crypto-js');  // the module, not the deprecated CryptoJS global",
+    "const body = pm.variables.replaceIn(pm.request.body.raw);",
+    "const signature = cryptoJs.HmacSHA256(body, pm.variables.get('afSecret')).toString(cryptoJs.enc.Hex);",
+    "pm.request.headers.upsert({key: 'X-AF-Signature', value: '{prefix}' + signature});",
 ]
+AUTH_HEADERS = {
+    "admin": ("X-Admin-Token", "{{adminToken}}"),
+    "bad-admin": ("X-Admin-Token", "wrong-admin-token-{{runTag}}"),
+    "server": ("X-Server-Key", "{{serverKey}}"),
+    "bad-server": ("X-Server-Key", "wrong-server-key-{{runTag}}"),
+}
 
 
 def openapi_document() -> dict[str, Any]:
@@ -69,121 +65,120 @@ def openapi_document() -> dict[str, Any]:
         return response.json
 
 
-def _resolve(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
-    while "$ref" in schema:
-        name = schema["$ref"].rsplit("/", 1)[-1]
-        schema = document["components"]["schemas"][name]
-    return schema
+def inline_schema(document: dict[str, Any], schema: Any) -> Any:
+    """`schema` with its $refs replaced by the components and documentation keywords dropped."""
+    if isinstance(schema, list):
+        return [inline_schema(document, item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    if "$ref" in schema:
+        return inline_schema(document, document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]])
+    return {
+        key: (value if key in ("properties", "required", "enum", "const") and not isinstance(value, dict)
+              else inline_schema(document, value) if key != "properties"
+              else {name: inline_schema(document, prop) for name, prop in value.items()})
+        for key, value in schema.items() if key not in _DOC_KEYWORDS
+    }
 
 
-def example_value(document: dict[str, Any], schema: dict[str, Any]) -> Any:
-    """A value that satisfies `schema`: its example or default, else the simplest valid one."""
-    schema = _resolve(document, schema)
-    for key in ("example", "default"):
-        if schema.get(key) is not None:
-            return schema[key]
-    alternatives = [s for s in schema.get("anyOf", []) if s.get("type") != "null"]
-    if alternatives:
-        return example_value(document, alternatives[0])
-    kind = schema.get("type")
-    if kind == "object":
-        return {
-            name: example_value(document, prop)
-            for name, prop in schema.get("properties", {}).items()
-            if name in schema.get("required", [])
-        }
-    if kind == "array":
-        return []
-    if kind == "integer":
-        return schema.get("minimum", 1)
-    if kind == "number":
-        return schema.get("minimum", 1.0)
-    if kind == "boolean":
-        return False
-    if schema.get("format") == "date-time":
-        return "2025-11-12T10:30:00+00:00"
-    if schema.get("format") == "date":
-        return "2025-11-12"
-    return "example"
+def response_schema(document: dict[str, Any], step: Step) -> dict[str, Any] | None:
+    """The JSON Schema the answer must match: the route's documented one for that status, else
+    ErrorResponse for any error; None when the route or a JSON answer is not documented."""
+    operation = document["paths"].get(step.path, {}).get(step.method)
+    documented = (operation or {}).get("responses", {}).get(str(step.status), {})
+    schema = documented.get("content", {}).get("application/json", {}).get("schema")
+    if schema is None and step.status >= 400:
+        schema = {"$ref": "#/components/schemas/ErrorResponse"}
+    return inline_schema(document, schema) if schema is not None else None
 
 
 def _script(listen: str, lines: list[str]) -> dict[str, Any]:
     return {"listen": listen, "script": {"type": "text/javascript", "exec": lines}}
 
 
-def _success_status(operation: dict[str, Any]) -> int:
-    return min(int(code) for code in operation["responses"] if code.startswith("2"))
+def _js(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
 
 
-def request_item(document: dict[str, Any], method: str, path: str, operation: dict[str, Any]) -> dict[str, Any]:
-    key = f"{method.upper()} {path}"
-    query = QUERY_EXAMPLES.get(key, {})
-    query_text = "&".join(f"{k}={v}" for k, v in query.items())
+def assertions(document: dict[str, Any], step: Step) -> list[str]:
+    lines = [f"pm.test('status {step.status}', () => pm.response.to.have.status({step.status}));"]
+    schema = response_schema(document, step)
+    if schema is not None:
+        lines.append(f"pm.test('body matches the documented schema', () => pm.response.to.have.jsonSchema({_js(schema)}));")
+    elif step.keys:
+        lines.append(f"pm.test('body has {', '.join(step.keys)}', () => "
+                     f"pm.expect(pm.response.json()).to.include.all.keys({_js(list(step.keys))}));")
+    if step.error:
+        lines.append(f"pm.test('error {step.error}', () => pm.expect(pm.response.json().error).to.eql({_js(step.error)}));")
+    if step.names_field:
+        lines.append(f"pm.test('names the field {step.names_field}', () => "
+                     f"pm.expect(pm.response.json().details.map(d => d.field)).to.include({_js(step.names_field)}));")
+    return lines + step.tests
+
+
+def request_item(document: dict[str, Any], step: Step) -> dict[str, Any]:
+    path = step.path.replace("{run_id}", "{{runId}}")
+    query = "&".join(f"{k}={v}" for k, v in step.query.items())
+    headers = [{"key": k, "value": v} for k, v in step.headers.items()]
     request: dict[str, Any] = {
-        "method": method.upper(),
-        "header": [],
+        "method": step.method.upper(),
+        "header": headers,
         "url": {
-            "raw": "{{baseUrl}}" + path + (f"?{query_text}" if query_text else ""),
+            "raw": "{{baseUrl}}" + path + (f"?{query}" if query else ""),
             "host": ["{{baseUrl}}"],
             "path": [part for part in path.split("/") if part],
-            **({"query": [{"key": k, "value": v} for k, v in query.items()]} if query else {}),
+            **({"query": [{"key": k, "value": v} for k, v in step.query.items()]} if step.query else {}),
         },
     }
-    if operation.get("description") or operation.get("summary"):
-        request["description"] = operation.get("description") or operation["summary"]
-    body_schema = (
-        operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
-    )
-    if body_schema is not None:
-        body = BODY_EXAMPLES.get(key, None)
-        if body is None:
-            body = example_value(document, body_schema)
-        request["header"].append({"key": "Content-Type", "value": "application/json"})
-        request["body"] = {"mode": "raw", "raw": json.dumps(body, indent=2)}
-    security = operation.get("security") or []
-    if any("adminToken" in requirement for requirement in security):
-        request["header"].append({"key": "X-Admin-Token", "value": "{{adminToken}}"})
-    events = []
-    if key == "POST /login":
+    operation = document["paths"].get(step.path, {}).get(step.method, {})
+    if operation.get("summary"):
+        request["description"] = operation["summary"]
+    if step.body is not None or step.raw is not None:
+        headers.append({"key": "Content-Type", "value": "application/json"})
+        raw = step.raw if step.raw is not None else json.dumps(step.body, indent=2)
+        request["body"] = {"mode": "raw", "raw": raw}
+    if step.auth in AUTH_HEADERS:
+        key, value = AUTH_HEADERS[step.auth]
+        headers.append({"key": key, "value": value})
+    if step.auth == "old-token":
+        request["auth"] = {"type": "bearer", "bearer": [{"key": "token", "value": "{{revokedToken}}", "type": "string"}]}
+    elif step.auth != "bearer":
         request["auth"] = {"type": "noauth"}
-        events.append(_script("test", LOGIN_TEST))
-    else:
-        status = _success_status(operation)
-        events.append(_script("test", [
-            f"pm.test('{key} answers {status}', () => pm.response.to.have.status({status}));",
-        ]))
-    if key == "POST /af/postback":
-        request["auth"] = {"type": "noauth"}  # Authorization may be the AppsFlyer push token header
-        events.append(_script("prerequest", SIGN_POSTBACK))
-    return {"name": operation.get("summary") or key, "event": events, "request": request}
+    prerequest = list(step.prerequest)
+    if step.sign is not None:
+        prerequest += [line.replace("{prefix}", step.sign) for line in SIGN_POSTBACK]
+    events = [_script("test", assertions(document, step))]
+    if prerequest:
+        events.insert(0, _script("prerequest", prerequest))
+    return {"name": step.name, "event": events, "request": request}
 
 
-def _order(tag: str) -> tuple[int, str]:
-    return (TAG_ORDER.index(tag) if tag in TAG_ORDER else len(TAG_ORDER), tag)
+def untested_operations(document: dict[str, Any]) -> list[str]:
+    covered = {(step.method, step.path) for _, steps in FOLDERS for step in steps}
+    return [
+        f"{method.upper()} {path}" for path, operations in document["paths"].items()
+        for method in operations if (method, path) not in covered
+    ]
 
 
 def build_collection(document: dict[str, Any]) -> dict[str, Any]:
-    folders: dict[str, list[tuple[str, str, dict[str, Any]]]] = {}
-    for path, operations in document["paths"].items():
-        for method, operation in operations.items():
-            tag = (operation.get("tags") or ["other"])[0]
-            folders.setdefault(tag, []).append((path, method, operation))
-    items = []
-    for tag in sorted(folders, key=_order):
-        # Within a folder POST /login first (Run collection logs in once), then by path.
-        entries = sorted(folders[tag], key=lambda e: (e[0] != "/login", e[0], e[1]))
-        items.append({
-            "name": tag,
-            "item": [request_item(document, method, path, op) for path, method, op in entries],
-        })
+    missing = untested_operations(document)
+    if missing:
+        raise ValueError(f"no scenario in tools/postman_scenarios.py for: {', '.join(missing)}")
+    names = [step.name for _, steps in FOLDERS for step in steps]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:  # the pipeline poll re-runs a request by its name
+        raise ValueError(f"request names must be unique: {duplicates}")
     info = document.get("info", {})
     return {
         "info": {
             "name": info.get("title", "API"),
             "description": (
-                f"{info.get('description', '')}\n\nGenerated from /openapi.json by "
-                "tools/make_postman.py (`make postman`); do not edit by hand. Run the login request once: "
-                "its token is stored in the collection variable `token` and used by every request."
+                f"{info.get('description', '')}\n\nGenerated by tools/make_postman.py (`make postman`) "
+                "from /openapi.json and tools/postman_scenarios.py; do not edit by hand. Run it whole "
+                "(`make newman`, or Run collection): Setup logs a fresh user in and stores the token. "
+                "Set adminToken, serverKey and afSecret to the server's ADMIN_TOKEN, SERVER_KEY and "
+                "AF_SECRET (as environment variables or collection variables)."
             ),
             "version": info.get("version", ""),
             "schema": SCHEMA_URL,
@@ -191,12 +186,17 @@ def build_collection(document: dict[str, Any]) -> dict[str, Any]:
         "auth": {"type": "bearer", "bearer": [{"key": "token", "value": "{{token}}", "type": "string"}]},
         "variable": [
             {"key": "baseUrl", "value": "http://localhost:8000"},
-            {"key": "userId", "value": "postman_player"},
-            {"key": "token", "value": ""},
             {"key": "adminToken", "value": ""},
-            {"key": "afSecret", "value": "appsflyer_secret_key"},
+            {"key": "serverKey", "value": ""},
+            {"key": "afSecret", "value": ""},
+            {"key": "reportDate", "value": REPORT_DATE},
+            *({"key": key, "value": ""} for key in
+              ("runTag", "userId", "token", "revokedToken", "runId", "postbackId", "eventId", "pollTries")),
         ],
-        "item": items,
+        "item": [
+            {"name": folder, "item": [request_item(document, step) for step in steps]}
+            for folder, steps in FOLDERS
+        ],
     }
 
 
