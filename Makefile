@@ -75,10 +75,46 @@ airflow: install
 	AIRFLOW__CORE__EXECUTION_API_SERVER_URL=http://127.0.0.1:$(AIRFLOW_PORT)/execution/ \
 	$(VENV)/bin/airflow standalone
 
-# Regenerate postman_collection.json from the app's /openapi.json (a test fails when it is stale).
+# Regenerate postman_collection.json from /openapi.json + tools/postman_scenarios.py (a test
+# fails when it is stale).
 .PHONY: postman
 postman: install
 	$(PY) tools/make_postman.py
+
+# Node (Debian's nodejs + npm) and the npm packages pinned in tools/npm/package-lock.json:
+# newman (the collection test) and swagger-ui-dist + redoc (the docs assets' source). Chromium
+# (Debian's) renders /docs in the tests. Each is installed only when missing, like promtool;
+# without them those tests skip locally and fail under CI=true.
+NPM_DIR := tools/npm
+NPM_STAMP := $(NPM_DIR)/node_modules/.package-lock.json
+.PHONY: node npm-packages chromium docs-assets newman
+test: npm-packages chromium
+node:
+	@command -v npm >/dev/null 2>&1 || { \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null; } || \
+	  echo "warning: could not install node and npm (needs root and apt)"
+$(NPM_STAMP): $(NPM_DIR)/package.json $(NPM_DIR)/package-lock.json
+	cd $(NPM_DIR) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+npm-packages: node
+	@$(MAKE) --no-print-directory $(NPM_STAMP) || echo "warning: npm ci in $(NPM_DIR) failed"
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y -qq --no-install-recommends chromium >/dev/null; } || \
+	  echo "warning: could not install chromium (needs root and apt)"
+
+# Re-vendor Swagger UI and ReDoc into service/http/static/vendor after changing their pins.
+docs-assets: npm-packages install
+	$(PY) tools/vendor_docs_assets.py
+
+# Run postman_collection.json against a running server (`make run` with the same secrets):
+#   ADMIN_TOKEN=... AF_SECRET=... SERVER_KEY=... make newman [BASE_URL=http://127.0.0.1:8000]
+BASE_URL ?= http://127.0.0.1:$(PORT)
+newman: npm-packages
+	$(NPM_DIR)/node_modules/.bin/newman run postman_collection.json \
+	  --env-var baseUrl=$(BASE_URL) --env-var adminToken=$$ADMIN_TOKEN \
+	  --env-var afSecret=$$AF_SECRET --env-var serverKey=$$SERVER_KEY
 
 # Build both images (Dockerfile targets api and airflow) and run them for real: needs root and
 # Docker (Debian's docker.io; the script starts and stops its own dockerd). Not part of `make test`.

@@ -9,6 +9,7 @@ request can answer it.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 from datetime import date
 from pathlib import Path
 
@@ -66,6 +67,12 @@ async def start_run(settings: Settings, report_date: date | None) -> PipelineRun
     conf = {"date": report_date.isoformat()} if report_date else {}
     client = _airflow(settings)
     if client is None:
+        if importlib.util.find_spec("airflow") is None:
+            # The API image carries no Airflow: it must be pointed at an Airflow deployment.
+            raise PipelineUnavailable(
+                "embedded pipeline runs need Airflow installed (the [airflow] extra); "
+                "set AIRFLOW_API_URL to run them in an Airflow deployment"
+            )
         run = PipelineRun(new_run_id(), "embedded", "running", conf.get("date"), utc_now_iso())
         if embedded_pipeline.start(settings, store, run, conf) is None:
             raise PipelineBusy("an embedded pipeline run is already in progress")
