@@ -37,6 +37,7 @@ cleanup() {
     for _ in $(seq 60); do kill -0 "$DOCKERD_PID" 2>/dev/null || break; sleep 1; done
     kill -KILL "$DOCKERD_PID" 2>/dev/null
     ip link delete docker0 2>/dev/null
+    umount /run/docker/netns/default 2>/dev/null  # dockerd's own network namespace handle
     restore_iptables
     sysctl -qw net.ipv4.ip_forward="$(cat "$WORK/ip_forward.before")" 2>/dev/null
   fi
