@@ -94,3 +94,23 @@ def test_the_api_starts_and_serves_without_airflow(tmp_path):
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=REPO_ROOT)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().splitlines()[-1] == "[200, 200, 200] 503 airflow_unavailable"
+
+
+def test_the_celery_executor_loads_with_the_locked_celery(tmp_path):
+    # apache-airflow-providers-celery 3.26 fails to import under celery 5.7.0 (SPEC §6 field notes).
+    env = {
+        "AIRFLOW_HOME": str(tmp_path), "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CELERY__BROKER_URL": "redis://127.0.0.1:6379/15",
+        "AIRFLOW__CELERY__RESULT_BACKEND": "db+postgresql+psycopg://airflow:airflow@127.0.0.1:5432/airflow",
+        "PATH": str(Path(sys.executable).parent),
+    }
+    script = (
+        "from airflow.executors.executor_loader import ExecutorLoader\n"
+        "executor = ExecutorLoader.import_default_executor_cls()[0]\n"
+        "from airflow.providers.celery.executors.celery_executor_utils import app\n"
+        "print(executor.__name__, app.conf.result_backend.split(':')[0])\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().splitlines()[-1] == "CeleryExecutor db+postgresql+psycopg"
