@@ -36,8 +36,10 @@ class LiveServer:
 
     def stop(self) -> None:
         """Stops the manager and its workers: the whole process group, also when the manager
-        is already gone (signalling only the manager, then SIGKILLing it after a timeout, left
-        its workers running, re-parented to init and polling a database the session dropped)."""
+        is already gone. A SIGINT that reaches Sanic's manager before every worker has
+        acknowledged start-up makes it spin forever (sanic-org/sanic#2997, fix in PR #3063);
+        SIGKILLing only the manager then left its SyncManager process and workers running,
+        re-parented to init and polling a database the session had dropped."""
         group = self.process.pid  # start_new_session: the manager leads its own group
         _signal_group(group, signal.SIGINT)
         try:
