@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -42,10 +43,8 @@ class LiveServer:
         re-parented to init and polling a database the session had dropped."""
         group = self.process.pid  # start_new_session: the manager leads its own group
         _signal_group(group, signal.SIGINT)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=STOP_TIMEOUT_SECONDS)
-        except subprocess.TimeoutExpired:
-            pass
         # Workers that outlive the manager (or a manager that ignored SIGINT) are killed.
         _signal_group(group, signal.SIGKILL)
         self.process.wait()
@@ -53,10 +52,8 @@ class LiveServer:
 
 
 def _signal_group(group: int, signum: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):  # nobody left in the group
         os.killpg(group, signum)
-    except ProcessLookupError:  # nobody left in the group
-        pass
 
 
 def _reap_group(group: int) -> None:

@@ -12,6 +12,7 @@ Loaded from tests/conftest.py (`pytest_plugins`), or with `-p tests.process_leak
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -97,10 +98,8 @@ def leaked_processes(root_pid: int, grace_seconds: float = EXIT_GRACE_SECONDS) -
 
 def kill_all(pids: dict[int, str]) -> None:
     for pid in pids:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     time.sleep(0.2)
     _reap_zombie_children()
 
@@ -122,10 +121,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     kill_all(leaked)
     lines = "\n".join(f"  pid {pid}: {command}" for pid, command in sorted(leaked.items()))
-    message = (
-        f"{len(leaked)} process(es) started by this test session outlived it "
-        f"(now killed):\n{lines}"
-    )
+    message = f"{len(leaked)} process(es) started by this test session outlived it (now killed):\n{lines}"
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
         reporter.write_sep("=", "leaked processes", red=True)

@@ -13,7 +13,9 @@ from tests.live import LiveServerPool
 def _group_members(group: int) -> list[int]:
     """Live (not zombie) processes of a process group."""
     result = subprocess.run(["ps", "-o", "pid=,stat=", "-g", str(group)], capture_output=True, text=True)
-    return [int(pid) for pid, state in (line.split() for line in result.stdout.splitlines()) if state[0] != "Z"]
+    return [
+        int(pid) for pid, state in (line.split() for line in result.stdout.splitlines()) if state[0] != "Z"
+    ]
 
 
 def test_stop_ends_the_workers_of_a_manager_that_was_killed(tmp_path, migrated_databases):

@@ -55,7 +55,9 @@ def _run_inner(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, sourc
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs Linux /proc")
-def test_a_session_that_leaks_a_child_or_an_orphan_fails(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch):
+def test_a_session_that_leaks_a_child_or_an_orphan_fails(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+):
     result = _run_inner(pytester, monkeypatch, LEAKY_TESTS)
     pids = [int((pytester.path / name).read_text()) for name in ("leaked.pid", "orphan.pid")]
     try:
@@ -73,7 +75,9 @@ def test_a_session_that_leaks_a_child_or_an_orphan_fails(pytester: pytest.Pytest
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs Linux /proc")
-def test_a_session_that_stops_its_processes_passes(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch):
+def test_a_session_that_stops_its_processes_passes(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+):
     result = _run_inner(pytester, monkeypatch, TIDY_TESTS)
     result.assert_outcomes(passed=1)
     assert result.ret == pytest.ExitCode.OK

@@ -15,7 +15,12 @@ def test_postgres_query_options_arrive_typed():
     assert creds["statement_cache_size"] == 0 and isinstance(creds["statement_cache_size"], int)
     assert creds["max_cached_statement_lifetime"] == 30
     assert creds["application_name"] == "api"
-    assert (creds["host"], creds["port"], creds["user"], creds["password"]) == ("db.example", 6543, "u", "p@ss")
+    assert (creds["host"], creds["port"], creds["user"], creds["password"]) == (
+        "db.example",
+        6543,
+        "u",
+        "p@ss",
+    )
     assert (creds["database"], creds["minsize"], creds["maxsize"]) == ("game", 1, 7)
 
 
@@ -24,7 +29,11 @@ def test_postgres_url_without_parts_keeps_our_defaults_and_outage_bounds():
     creds = config["credentials"]
     assert config["engine"] == "tortoise.backends.asyncpg"
     assert (creds["host"], creds["port"], creds["user"], creds["password"], creds["database"]) == (
-        "127.0.0.1", 5432, "postgres", "", "postgres",
+        "127.0.0.1",
+        5432,
+        "postgres",
+        "",
+        "postgres",
     )
     assert (creds["timeout"], creds["command_timeout"]) == (DEFAULT_CONNECT_TIMEOUT_SECONDS, 4.0)
     assert creds["reset"] is keep_session_state
