@@ -19,13 +19,13 @@ MAX_PURCHASE_USD = 10_000
 TOLERANCE_SECONDS = 600
 
 MACROS = r"""
-CREATE MACRO squeeze(t) AS regexp_replace(coalesce(t, ''), '\s+', '', 'g');
+CREATE MACRO squeeze(t) AS replace(replace(replace(replace(coalesce(t, ''), ' ', ''), chr(9), ''), chr(10), ''), chr(13), '');
 CREATE MACRO amount_of(s) AS CASE
     WHEN contains(s, ',') OR length(s) - length(replace(s, '.', '')) > 1 THEN TRY_CAST(replace(
         regexp_replace(regexp_replace(s, '^(.*)[.,]([^.,]*)$', '\1#\2'), '[.,]', '', 'g'), '#', '.') AS DOUBLE)
     ELSE TRY_CAST(s AS DOUBLE) END;
 CREATE MACRO parse_amount(t) AS CASE WHEN isfinite(amount_of(squeeze(t))) THEN amount_of(squeeze(t)) END;
-CREATE MACRO strip(t) AS regexp_replace(coalesce(t, ''), '^\s+|\s+$', '', 'g');
+CREATE MACRO strip(t) AS trim(coalesce(t, ''), ' ' || chr(9) || chr(10) || chr(13));
 CREATE MACRO clean_campaign(t) AS upper(regexp_replace(strip(t), '\s+', ' ', 'g'));
 CREATE MACRO utc_time(t) AS TRY_CAST(strip(t) AS TIMESTAMPTZ);
 CREATE MACRO label(c) AS CASE WHEN c = '' THEN 'ORGANIC' ELSE c END;
