@@ -24,7 +24,7 @@ CREATE MACRO amount_of(s) AS CASE
     WHEN contains(s, ',') OR length(s) - length(replace(s, '.', '')) > 1 THEN TRY_CAST(replace(
         regexp_replace(regexp_replace(s, '^(.*)[.,]([^.,]*)$', '\1#\2'), '[.,]', '', 'g'), '#', '.') AS DOUBLE)
     ELSE TRY_CAST(s AS DOUBLE) END;
-CREATE MACRO parse_amount(t) AS CASE WHEN isfinite(amount_of(squeeze(t))) THEN amount_of(squeeze(t)) END;
+CREATE MACRO finite(x) AS CASE WHEN isfinite(x) THEN x END;
 CREATE MACRO strip(t) AS trim(coalesce(t, ''), ' ' || chr(9) || chr(10) || chr(13));
 CREATE MACRO clean_campaign(t) AS upper(regexp_replace(strip(t), '\s+', ' ', 'g'));
 CREATE MACRO utc_time(t) AS TRY_CAST(strip(t) AS TIMESTAMPTZ);
@@ -38,34 +38,40 @@ def _read(con: duckdb.DuckDBPyConnection, table: str, path: Path) -> None:
 
 
 def _normalise(con: duckdb.DuckDBPyConnection) -> None:
+    # Typed once into a table, then filtered: a macro used in both SELECT and WHERE runs twice.
     con.execute("""
         CREATE TABLE chargebacks AS SELECT DISTINCT strip(receipt_id) AS receipt_id FROM purchases_text
         WHERE lower(strip(status)) = 'chargeback' AND strip(receipt_id) <> ''""")
+    con.execute("""
+        CREATE TABLE af_typed AS SELECT rowid AS source_row, strip(appsflyer_id) AS appsflyer_id,
+               utc_time(event_time_utc) AS event_time_utc, lower(strip(event_name)) AS event_name,
+               amount_of(squeeze(revenue_usd)) AS amount, clean_campaign(campaign) AS campaign,
+               strip(receipt_id) AS receipt_id, lower(strip(status)) AS status
+        FROM purchases_text""")
     con.execute(f"""
-        CREATE TABLE af AS SELECT * FROM (
-            SELECT rowid AS source_row, strip(appsflyer_id) AS appsflyer_id, utc_time(event_time_utc) AS event_time_utc,
-                   lower(strip(event_name)) AS event_name, parse_amount(revenue_usd) AS revenue_usd,
-                   clean_campaign(campaign) AS campaign, strip(receipt_id) AS receipt_id, lower(strip(status)) AS status
-            FROM purchases_text)
+        CREATE TABLE af AS SELECT * EXCLUDE (amount, status), finite(amount) AS revenue_usd FROM af_typed
         WHERE status = 'success' AND event_name IN ('af_purchase', 'purchase')
-          AND revenue_usd > 0 AND revenue_usd <= {MAX_PURCHASE_USD} AND event_time_utc IS NOT NULL""")
+          AND finite(amount) > 0 AND finite(amount) <= {MAX_PURCHASE_USD} AND event_time_utc IS NOT NULL""")
+    con.execute("""
+        CREATE TABLE confirmed_typed AS SELECT rowid AS source_row, strip(appsflyer_id) AS appsflyer_id,
+               utc_time(event_time_utc) AS event_time_utc, finite(amount_of(squeeze(revenue_usd))) AS revenue_usd,
+               strip(receipt_id) AS receipt_id FROM confirmed_purchases_text""")
     con.execute(f"""
         CREATE TABLE confirmed AS SELECT * EXCLUDE (copy) FROM (
             SELECT *, row_number() OVER (PARTITION BY appsflyer_id, event_time_utc, revenue_usd, receipt_id
                                          ORDER BY source_row) AS copy
-            FROM (SELECT rowid AS source_row, strip(appsflyer_id) AS appsflyer_id,
-                         utc_time(event_time_utc) AS event_time_utc, parse_amount(revenue_usd) AS revenue_usd,
-                         strip(receipt_id) AS receipt_id FROM confirmed_purchases_text)
+            FROM confirmed_typed
             WHERE revenue_usd > 0 AND revenue_usd <= {MAX_PURCHASE_USD} AND event_time_utc IS NOT NULL)
         WHERE copy = 1""")
     con.execute("""
-        CREATE TABLE costs AS SELECT CAST(TRY_CAST(strip(date) AS TIMESTAMPTZ) AS DATE) AS date,
-               clean_campaign(campaign) AS campaign, parse_amount(ad_cost_usd) AS ad_cost_usd FROM costs_text
-        WHERE TRY_CAST(strip(date) AS TIMESTAMPTZ) IS NOT NULL AND parse_amount(ad_cost_usd) >= 0""")
+        CREATE TABLE costs AS SELECT * FROM (
+            SELECT CAST(utc_time(date) AS DATE) AS date, clean_campaign(campaign) AS campaign,
+                   finite(amount_of(squeeze(ad_cost_usd))) AS ad_cost_usd FROM costs_text)
+        WHERE date IS NOT NULL AND ad_cost_usd >= 0""")
     con.execute("""
         CREATE TABLE sessions AS SELECT * FROM (
-            SELECT strip(user_id) AS user_id, coalesce(CAST(utc_time(event_timestamp_utc) AS DATE),
-                                                      CAST(TRY_CAST(strip(date) AS TIMESTAMPTZ) AS DATE)) AS date
+            SELECT strip(user_id) AS user_id,
+                   coalesce(CAST(utc_time(event_timestamp_utc) AS DATE), CAST(utc_time(date) AS DATE)) AS date
             FROM sessions_text) WHERE user_id <> '' AND date IS NOT NULL""")
 
 

@@ -50,7 +50,7 @@ def revenue_on_day(curated: pd.DataFrame, report_date: dt.date) -> pd.DataFrame:
 def arpdau_table(revenue: pd.Series, dau: pd.Series, all_revenue: float | None = None) -> pd.DataFrame:
     """Per-campaign revenue and DAU as the report rows: campaigns with DAU or revenue, then ALL.
 
-    ``all_revenue`` defaults to the sum of ``revenue``; a float sum over rows may differ from it in the last bit.
+    ``all_revenue`` (default: the sum of ``revenue``) lets an exact total replace a float sum.
     """
     table = pd.concat([revenue.rename("revenue_usd"), dau.rename("dau")], axis=1)
     table["revenue_usd"] = table["revenue_usd"].fillna(0.0)
@@ -65,8 +65,10 @@ def arpdau_table(revenue: pd.Series, dau: pd.Series, all_revenue: float | None =
 
 
 def arpdau_d1(curated: pd.DataFrame, sessions: pd.DataFrame, report_date: dt.date) -> pd.DataFrame:
-    """Rows ``campaign, revenue_usd, dau, arpdau`` for every campaign with DAU or revenue on D-1, then ALL."""
-    dau = active_user_campaigns(curated, sessions, report_date).value_counts()
-    on_day = revenue_on_day(curated, report_date)
-    revenue = on_day["revenue_usd"].groupby(on_day["campaign"].to_numpy()).sum()
-    return arpdau_table(revenue, dau, float(on_day["revenue_usd"].sum()))
+    """Rows ``campaign, revenue_usd, dau, arpdau`` for every campaign with DAU or revenue on D-1, then ALL.
+
+    Through the same exact partial sums a sharded run combines, so every shard count gives this table.
+    """
+    from revenue.partition import arpdau_partials, combine_arpdau_partials
+
+    return combine_arpdau_partials([arpdau_partials(curated, sessions, report_date)])

@@ -221,9 +221,10 @@ def combine_arpdau_partials(partials: Iterable[pd.DataFrame]) -> pd.DataFrame:
 
     frames = list(partials)
     summed = pd.concat(frames, ignore_index=True).groupby("campaign", sort=True)[["revenue_micros", "dau"]].sum()
-    return arpdau_table(
-        pd.Series(from_micros(summed["revenue_micros"]), index=summed.index), summed["dau"].astype("int64"),
-    )
+    revenue = pd.Series(from_micros(summed["revenue_micros"]), index=summed.index, dtype="float64")
+    # ALL from the exact total, not a float sum of the per-campaign values.
+    total = float(from_micros(np.array([summed["revenue_micros"].sum()]))[0])
+    return arpdau_table(revenue, summed["dau"].astype("int64"), all_revenue=total)
 
 
 def work_location(url: str | None = None) -> Any:
