@@ -180,7 +180,7 @@ def main() -> None:
                for key in ("matched", "af_only", "confirmed_only"))
     same = same and ours["summary"]["revenueMismatches"] == duck["summary"]["revenueMismatches"]
     print(f"\nours / DuckDB: wall {ours['wall'] / duck['wall']:.2f}x, stage sum "
-          f"{ours['seconds']['total'] / sum(duck['seconds'].values()):.2f}x, peak RSS "
+          f"{ours['seconds']['total'] / sum(duck['seconds'].values()):.2f}x, CPU {ours['cpu'] / duck['cpu']:.2f}x, peak RSS "
           f"{ours['peak_rss_mib'] / duck['peak_rss_mib']:.2f}x; same reconciliation counts: {same}")
     if args.loop_rows:
         print(f"\nreconciliation on ~{args.loop_rows:,} rows, brief per-group loop vs vectorised:", flush=True)
