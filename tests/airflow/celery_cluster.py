@@ -98,6 +98,11 @@ class CeleryCluster:
                 return run.json()
             time.sleep(1)
 
+    def run_ids(self, dag_id: str) -> list[str]:
+        response = httpx.get(f"{self.base_url}/api/v2/dags/{dag_id}/dagRuns", headers=self.headers(), timeout=30)
+        response.raise_for_status()
+        return [run["dag_run_id"] for run in response.json()["dag_runs"]]
+
     def task_hosts(self, dag_id: str, run_id: str) -> dict[str, tuple[str, str]]:
         """Each task instance's (state, hostname of the Celery worker that ran it)."""
         response = httpx.get(
@@ -169,6 +174,9 @@ def cluster_env(home: Path, metadata_url: str, broker_url: str, queue: str, api_
         AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=str(passwords),
         AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="5",
         AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC="1",
+        # Only the runs a test triggers: unpausing would otherwise start the latest scheduled
+        # interval too, publishing into the same REPORTS_DIR at the same time.
+        AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE="False",
         **task_env,
     )
 

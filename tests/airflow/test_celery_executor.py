@@ -58,10 +58,11 @@ def test_the_dag_runs_on_two_celery_workers_and_publishes_what_the_cli_computes(
         run = cluster.wait_for_run("revenue_pipeline", run_id, RUN_TIMEOUT_SECONDS)
         assert run["state"] == "success", (run, cluster.log())
         tasks = cluster.task_hosts("revenue_pipeline", run_id)
+        assert cluster.run_ids("revenue_pipeline") == [run_id]
         worker_logs = "".join((cluster.home / f"worker{n}.log").read_text(errors="replace") for n in (1, 2))
     assert set(tasks) == STAGES and {state for state, _ in tasks.values()} == {"success"}
     # Each task was handed to a Celery worker through the broker, not run by the scheduler.
-    received = re.findall(r"Task execute_workload\[[0-9a-f-]+\] received", worker_logs)
+    received = set(re.findall(r"Task execute_workload\[([0-9a-f-]+)\] received", worker_logs))
     assert len(received) == len(STAGES), worker_logs[-3000:]
 
     expected = cli_reports(data_dir, tmp_path / "cli-reports")
