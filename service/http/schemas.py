@@ -72,6 +72,8 @@ class QueryModel(BaseModel):
 
 class LoginRequest(StrictBody):
     userId: UserId
+    # A random device key the game keeps (keychain); binds the account on first use (SPEC §3b).
+    secret: str | None = Field(default=None, min_length=16, max_length=256)
 
 
 class AmountRequest(StrictBody):
@@ -144,6 +146,15 @@ class ErrorResponse(BaseModel):
 class LoginResponse(BaseModel):
     token: str
     userId: str
+    expiresAt: datetime
+
+
+class LogoutResponse(BaseModel):
+    ok: Literal[True]
+
+
+class ServerAmountRequest(AmountRequest):
+    userId: UserId
 
 
 class DatabaseHealth(BaseModel):
