@@ -21,6 +21,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from service.domain.json_depth import MAX_JSON_DEPTH, exceeds_depth
+
 MAX_FUTURE_SKEW = timedelta(hours=24)
 
 
@@ -90,6 +92,10 @@ class EventRequest(StrictBody):
     @classmethod
     def _meta_is_json(cls, value: str | None) -> str | None:
         if value is not None:
+            if exceeds_depth(value):
+                raise PydanticCustomError(
+                    "invalid_meta", "meta must not nest deeper than {limit} levels", {"limit": MAX_JSON_DEPTH}
+                )
             try:
                 json.loads(value)
             except ValueError:

@@ -15,10 +15,13 @@ from tests.conftest import repo_root
 SAFE_PRODUCTION = {
     "ENVIRONMENT": "production",
     "DATABASE_URL": "postgresql://app:pw@db.internal:5432/game",
-    "JWT_SECRET": "j" * 64,
+    "JWT_SECRET": "j" * 32 + "w" * 32,
     "AF_SECRET": "appsflyer-real-secret",
-    "ADMIN_TOKEN": "a" * 40,
+    "ADMIN_TOKEN": "a" * 20 + "t" * 20,
     "ALLOWED_ORIGINS": "https://game.example",
+    "SERVER_KEY": "s" * 20 + "k" * 20,
+    "AUTH_ALLOW_BARE_LOGIN": "false",
+    "ECONOMY_FILE": "economy.example.toml",
 }
 
 
