@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+from pydantic import ValidationError
 
 from service.config import Settings
 from service.db import connection_config, dialect_of, sqlite_path
@@ -21,7 +22,7 @@ SAFE_PRODUCTION = {
     "ALLOWED_ORIGINS": "https://game.example",
     "SERVER_KEY": "s" * 20 + "k" * 20,
     "AUTH_ALLOW_BARE_LOGIN": "false",
-    "ECONOMY_FILE": "economy.example.toml",
+    "ECONOMY_FILE": str(repo_root() / "economy.example.toml"),
 }
 
 
@@ -66,6 +67,18 @@ def test_safe_production_settings_pass():
         ({"ADMIN_TOKEN": "too-short"}, "ADMIN_TOKEN"),
         ({"ALLOWED_ORIGINS": "https://game.example,*"}, "ALLOWED_ORIGINS"),
         ({"DATABASE_URL": "sqlite:///data/app.db"}, "DATABASE_URL"),
+        # Issue 9: weak secrets, the SQLite check's case, and the identity/economy settings.
+        ({"JWT_SECRET": " " * 32}, "JWT_SECRET"),
+        ({"JWT_SECRET": "x" * 64}, "JWT_SECRET"),
+        ({"AF_SECRET": "   "}, "AF_SECRET"),
+        ({"ADMIN_TOKEN": "a" * 40}, "ADMIN_TOKEN"),
+        ({"DATABASE_URL": "SQLITE:///data/app.db"}, "DATABASE_URL"),
+        ({"DATABASE_URL": " Sqlite:///data/app.db"}, "DATABASE_URL"),
+        ({"SERVER_KEY": ""}, "SERVER_KEY"),
+        ({"SERVER_KEY": "too-short"}, "SERVER_KEY"),
+        ({"SERVER_KEY": "k" * 40}, "SERVER_KEY"),
+        ({"AUTH_ALLOW_BARE_LOGIN": "true"}, "AUTH_ALLOW_BARE_LOGIN"),
+        ({"ECONOMY_FILE": ""}, "ECONOMY_FILE"),
     ],
 )
 def test_production_refuses_unsafe_setting(override, named_setting):
@@ -106,3 +119,39 @@ def test_repo_ships_an_env_example_that_loads(monkeypatch):
 def test_empty_optional_values_mean_unset():
     settings = Settings(_env_file=None, WEB_WORKERS="", ADMIN_TOKEN="", REDIS_URL="")
     assert (settings.WEB_WORKERS, settings.ADMIN_TOKEN, settings.REDIS_URL) == (None, None, None)
+
+
+@pytest.mark.parametrize("spelling", ["prod", "Prod", "live", "dev", "staging", ""])
+def test_unknown_environment_refuses_to_start(spelling):
+    with pytest.raises(ValidationError, match="ENVIRONMENT"):
+        Settings(_env_file=None, ENVIRONMENT=spelling)
+
+
+@pytest.mark.parametrize("spelling", ["Production", "production ", " PRODUCTION"])
+def test_production_spelt_any_case_is_production(spelling):
+    settings = Settings(_env_file=None, ENVIRONMENT=spelling)
+    assert settings.is_production and settings.production_problems()
+    assert Settings(_env_file=None, **{**SAFE_PRODUCTION, "ENVIRONMENT": spelling}).production_problems() == []
+
+
+def test_bare_login_defaults_follow_the_environment():
+    assert Settings(_env_file=None, ENVIRONMENT="development").bare_login_allowed
+    assert Settings(_env_file=None, ENVIRONMENT="test").bare_login_allowed
+    assert not Settings(_env_file=None, ENVIRONMENT="production").bare_login_allowed
+
+
+def test_max_balance_cannot_be_set_past_what_a_64_bit_column_holds():
+    with pytest.raises(ValidationError, match="MAX_BALANCE"):
+        Settings(_env_file=None, MAX_BALANCE=2**63 - 1)
+
+
+@pytest.mark.parametrize("spelling", ["prod", "production "])
+def test_serve_refuses_a_misspelt_environment_but_not_a_padded_one(tmp_path, spelling):
+    env = {**os.environ, **SAFE_PRODUCTION, "ENVIRONMENT": spelling, "JWT_SECRET": "test_secret"}
+    result = subprocess.run(
+        [sys.executable, "-m", "service", "serve", "--port", "1"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode != 0
+    # `prod` is refused as unknown; `production ` is production and refuses the weak secret.
+    assert ("ENVIRONMENT" if spelling == "prod" else "JWT_SECRET") in result.stderr

@@ -72,7 +72,7 @@ async def test_unexpected_exception_is_a_json_500(app, client):
 async def test_production_adds_hsts(db_url):
     settings = Settings(
         _env_file=None,
-        **{**service_env(db_url), **production_env(), "AF_SECRET": "x" * 40,
+        **{**service_env(db_url), **production_env(), "AF_SECRET": "af-" + "x" * 40,
            "DATABASE_URL": "postgresql://u@127.0.0.1:1/none"},
     )
     Sanic.test_mode = True
