@@ -56,8 +56,12 @@ def scenarios(users: int, connection_levels: list[int]) -> list[Scenario]:
                       Scenario("balance", 0, 1, 0, users, first)]
 
 
+BENCH_CATALOGUE = Path(__file__).resolve().parent / "economy_bench.toml"
+
+
 def server_env(database_url: str, jwt_secret: str, workers: int, pool_max: int) -> dict[str, str]:
-    """Production settings with throw-away secrets, so the service runs as it would deployed."""
+    """Production settings with throw-away secrets, so the service runs as it would deployed
+    (the load drives few users hard, so the per-user wallet limit is lifted)."""
     env = dict(os.environ)
     env.update(
         DATABASE_URL=database_url,
@@ -68,6 +72,10 @@ def server_env(database_url: str, jwt_secret: str, workers: int, pool_max: int) 
         ALLOWED_ORIGINS="https://bench.invalid",
         WEB_WORKERS=str(workers),
         DB_POOL_MAX=str(pool_max),
+        SERVER_KEY=secrets.token_urlsafe(32),
+        AUTH_ALLOW_BARE_LOGIN="false",
+        ECONOMY_FILE=str(BENCH_CATALOGUE),
+        WALLET_RATE_LIMIT="1000000/second",
         PYTHONPATH=os.pathsep.join(filter(None, [str(pg.REPO_ROOT), env.get("PYTHONPATH")])),
     )
     return env
