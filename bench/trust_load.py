@@ -7,8 +7,8 @@
    locked write) against `bench_capped` (daily cap and count, counted from the ledger under the
    lock on every earn; bench/economy_bench.toml), alternated to spread drift; capped/uncapped ratio.
 
-Needs wrk and PostgreSQL (BENCH_DATABASE_URL / TEST_DATABASE_URL, default
-postgres://postgres@127.0.0.1:5432). From the repository root:
+Needs wrk, PostgreSQL (BENCH_DATABASE_URL / TEST_DATABASE_URL, default
+postgres://postgres@127.0.0.1:5432) and Redis (BENCH_REDIS_URL, default redis://127.0.0.1:6379/0). From the repository root:
 
     .venv/bin/python -m bench.trust_load                  # 3 s warm-up + 10 s per run
     .venv/bin/python -m bench.trust_load --duration 20 --rounds 3
@@ -81,8 +81,11 @@ def main(argv: list[str] | None = None) -> None:
     print(f"cpus={os.cpu_count()} load={os.getloadavg()} users={args.users} workers={args.workers}"
           f" connections={args.connections} duration={args.duration}s rounds={args.rounds}")
     try:
+        # Production with several workers needs the shared rate-limit store (as deployed).
         env = {**server_env(url, jwt_secret, args.workers, args.pool_max),
-               "LOGIN_RATE_LIMIT": "1000000/minute"}
+               "LOGIN_RATE_LIMIT": "1000000/minute", "LOGIN_FAILURE_LIMIT": "1000000/minute",
+               "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"),
+               "RATE_LIMIT_KEY_PREFIX": f"bench-trust-{secrets.token_hex(4)}"}
         pg.migrate_with_service(env)
         pg.seed_users(url, args.users)
         with tempfile.TemporaryDirectory(prefix="bench-trust-") as work_dir:
