@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service.domain.ratelimit import Rate
@@ -166,6 +166,19 @@ def check_production(settings: Settings) -> None:
         raise ConfigurationRefused(problems)
 
 
+class InvalidSettings(SystemExit):
+    """Raised at start-up when a setting does not parse (e.g. ENVIRONMENT=prod); names each one."""
+
+    def __init__(self, error: ValidationError) -> None:
+        lines = "\n".join(
+            f"  - {'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors(include_url=False)
+        )
+        super().__init__(f"Refusing to start: invalid settings:\n{lines}")
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise InvalidSettings(exc) from None

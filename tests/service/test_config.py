@@ -155,3 +155,4 @@ def test_serve_refuses_a_misspelt_environment_but_not_a_padded_one(tmp_path, spe
     assert result.returncode != 0
     # `prod` is refused as unknown; `production ` is production and refuses the weak secret.
     assert ("ENVIRONMENT" if spelling == "prod" else "JWT_SECRET") in result.stderr
+    assert "Refusing to start" in result.stderr and "Traceback" not in result.stderr
