@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import TEST_AF_SECRET
+from tests.conftest import TEST_AF_SECRET, production_env
 from tools.appsflyer_simulator import main as simulate
 
 pytestmark = pytest.mark.slow
