@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 
@@ -12,6 +14,7 @@ from pydantic import ValidationError
 from service.config import Settings
 from service.db import connection_config, dialect_of, sqlite_path
 from tests.conftest import repo_root
+from tests.live import free_port
 
 SAFE_PRODUCTION = {
     "ENVIRONMENT": "production",
@@ -148,10 +151,22 @@ def test_max_balance_cannot_be_set_past_what_a_64_bit_column_holds():
 @pytest.mark.parametrize("spelling", ["prod", "production "])
 def test_serve_refuses_a_misspelt_environment_but_not_a_padded_one(tmp_path, spelling):
     env = {**os.environ, **SAFE_PRODUCTION, "ENVIRONMENT": spelling, "JWT_SECRET": "test_secret"}
-    result = subprocess.run(
-        [sys.executable, "-m", "service", "serve", "--port", "1"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+    # Its own process group, killed whole at the end: a server that wrongly starts (and forks
+    # workers) must not outlive the test.
+    process = subprocess.Popen(
+        [sys.executable, "-m", "service", "serve", "--port", str(free_port())],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
     )
+    try:
+        _, stderr = process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        stderr = "still running: it did not refuse to start"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    result = subprocess.CompletedProcess(process.args, process.returncode, "", stderr)
     assert result.returncode != 0
     # `prod` is refused as unknown; `production ` is production and refuses the weak secret.
     assert ("ENVIRONMENT" if spelling == "prod" else "JWT_SECRET") in result.stderr
