@@ -30,6 +30,8 @@ COPY --from=api-build /opt/venv /opt/venv
 WORKDIR /app
 # The Aerich histories are data, not package code: `python -m service migrate` reads them here.
 COPY migrations migrations
+# The example economy catalogue compose points ECONOMY_FILE at (mount your own in production).
+COPY economy.example.toml ./
 ENV MIGRATIONS_DIR=/app/migrations \
     DATA_DIR=/app/data \
     REPORTS_DIR=/app/reports \

@@ -36,9 +36,9 @@ REPORT_DATE = "2025-11-10"  # the sample data's last day: a run on it rewrites r
 # Keywords Postman's schema check (Ajv) does not need: documentation and formats it may not know.
 _DOC_KEYWORDS = {"title", "description", "examples", "example", "default", "format"}
 SIGN_POSTBACK = [
-    "// AppsFlyer signs the exact raw body: HMAC-SHA256 with AF_SECRET, lowercase hex.",
+    "// AppsFlyer signs the exact raw body (a GET: the raw query string): HMAC-SHA256 with AF_SECRET, hex.",
     "const cryptoJs = require('crypto-js');  // the module, not the deprecated CryptoJS global",
-    "const body = pm.variables.replaceIn(pm.request.body.raw);",
+    "const body = pm.variables.replaceIn(pm.request.method === 'GET' ? pm.request.url.getQueryString() : pm.request.body.raw);",
     "const signature = cryptoJs.HmacSHA256(body, pm.variables.get('afSecret')).toString(cryptoJs.enc.Hex);",
     "pm.request.headers.upsert({key: 'X-AF-Signature', value: '{prefix}' + signature});",
 ]

@@ -194,6 +194,15 @@ POSTBACKS = [
          sign="sha256=", tests=["pm.test('new postback', () => pm.expect(pm.response.json().duplicate).to.eql(false));"]),
 ]
 
+GET_POSTBACK = {"event_name": "af_tutorial_done", "customer_user_id": "{{userId}}", "appsflyer_id": "pm-{{runTag}}-get"}
+POSTBACKS += [
+    Step("Signed postback by GET (Push API)", "get", "/af/postback", 200, query=GET_POSTBACK, auth="none", sign="",
+         tests=["pm.test('stored', () => pm.expect(pm.response.json().duplicate).to.eql(false));"]),
+    Step("Postback by GET with a wrong signature", "get", "/af/postback", 401, auth="none",
+         query={**GET_POSTBACK, "appsflyer_id": "pm-{{runTag}}-get2"}, headers={"X-AF-Signature": BAD_SIGNATURE},
+         error="invalid_signature"),
+]
+
 POLL_UNTIL_DONE = [
     "const run = pm.response.json();",
     "const tries = Number(pm.variables.get('pollTries') || 0);",

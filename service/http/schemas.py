@@ -21,8 +21,11 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from service.domain.json_depth import MAX_JSON_DEPTH, exceeds_depth
+
 EXAMPLE_USER = "player_12345"
 EXAMPLE_TIME = "2025-11-12T10:30:00+00:00"
+EXAMPLE_SECRET = "device-key-8f2b1c7a9d3e4f50"
 
 
 def example(**fields: object) -> ConfigDict:
@@ -81,9 +84,15 @@ class QueryModel(BaseModel):
 class LoginRequest(StrictBody):
     """Log in as a player; the first login creates the account with balance 0."""
 
-    model_config = example(userId=EXAMPLE_USER)
+    model_config = example(userId=EXAMPLE_USER, secret=EXAMPLE_SECRET)
 
     userId: UserId = Field(description="The player's id: 1-255 characters after trimming, none of < > \" '")
+    # A random device key the game keeps (keychain); binds the account on first use (SPEC §3b).
+    secret: str | None = Field(
+        default=None, min_length=16, max_length=256,
+        description="16-256 chars, e.g. a random device key kept in the keychain: binds the account on "
+        "first use; from then on every login must carry it (401 invalid_credentials / credentials_required)",
+    )
 
 
 class AmountRequest(StrictBody):
@@ -114,6 +123,10 @@ class EventRequest(StrictBody):
     @classmethod
     def _meta_is_json(cls, value: str | None) -> str | None:
         if value is not None:
+            if exceeds_depth(value):
+                raise PydanticCustomError(
+                    "invalid_meta", "meta must not nest deeper than {limit} levels", {"limit": MAX_JSON_DEPTH}
+                )
             try:
                 json.loads(value)
             except ValueError:
@@ -185,10 +198,29 @@ class ErrorResponse(BaseModel):
 class LoginResponse(BaseModel):
     """A bearer token for the other routes."""
 
-    model_config = example(token="eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9...", userId=EXAMPLE_USER)
+    model_config = example(
+        token="eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9...", userId=EXAMPLE_USER, expiresAt="2025-11-12T12:30:00+00:00"
+    )
 
     token: str = Field(description="JWT (HS256); send as `Authorization: Bearer <token>`")
     userId: str = Field(description="The logged-in player")
+    expiresAt: datetime = Field(description="When the token expires (JWT_TTL_MIN after issue)")
+
+
+class LogoutResponse(BaseModel):
+    """Every token issued to the caller so far is revoked."""
+
+    model_config = example(ok=True)
+
+    ok: Literal[True] = Field(description="Always true on success")
+
+
+class ServerAmountRequest(AmountRequest):
+    """A balance change of any player, by a game server or the back office (X-Server-Key)."""
+
+    model_config = example(userId=EXAMPLE_USER, amount=1000, reason="tournament_prize")
+
+    userId: UserId = Field(description="The player whose balance changes")
 
 
 class DatabaseHealth(BaseModel):

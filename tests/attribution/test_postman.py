@@ -62,5 +62,5 @@ async def test_postbacks_are_signed_over_the_body_as_sent(collection):
         if "X-AF-Signature" in json.dumps(item["request"]["header"]):
             continue  # sends a deliberately wrong signature
         [signing] = prerequest
-        assert "pm.variables.replaceIn(pm.request.body.raw)" in signing
+        assert "pm.request.url.getQueryString() : pm.request.body.raw" in signing
         assert "HmacSHA256(body, pm.variables.get('afSecret'))" in signing
