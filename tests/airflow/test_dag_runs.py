@@ -62,7 +62,7 @@ def test_a_run_publishes_what_the_library_computes_and_marks_its_postbacks(
     rows = [{"id": i, "payload": json.dumps(p)} for i, p in zip(purchase_ids, PURCHASE_POSTBACKS)]
     expected = tmp_path / "expected"
     run_all(settings.DATA_DIR, expected, report_date=REPORT_DATE,
-            postback_purchases=postbacks_to_purchases(rows), progress=False)
+            postback_purchases=postbacks_to_purchases(rows), )
     for name in REPORT_FILES:
         assert (reports / name).read_bytes() == (expected / name).read_bytes(), name
     assert "pb-r1" in (reports / "purchases_curated.csv").read_text()

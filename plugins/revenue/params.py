@@ -1,0 +1,9 @@
+"""Run parameters whose defaults the CLI, the DAG's typed params and the library share.
+
+Kept free of heavy imports: the DAG file imports it at parse time.
+"""
+from __future__ import annotations
+
+# SPEC §5.3: AppsFlyer and gateway purchases at most this many minutes apart can match.
+DEFAULT_TOLERANCE_MINUTES = 10.0
+MAX_TOLERANCE_MINUTES = 1440.0
