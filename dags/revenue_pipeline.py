@@ -25,9 +25,7 @@ from typing import Any
 
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task
 
-from revenue.params import DEFAULT_TOLERANCE_MINUTES, MAX_TOLERANCE_MINUTES
-
-DATA_ERROR_KEY = "data_error"
+from revenue.params import DATA_ERROR_XCOM_KEY, DEFAULT_TOLERANCE_MINUTES, MAX_TOLERANCE_MINUTES
 
 
 def _record_success(run_started: datetime | None) -> None:
@@ -57,7 +55,7 @@ def fail_fast_on_data_errors(stage: Callable[..., dict[str, Any]]) -> Callable[.
         try:
             return stage(*args, **kwargs)
         except InputDataError as exc:
-            get_current_context()["ti"].xcom_push(key=DATA_ERROR_KEY, value=str(exc))
+            get_current_context()["ti"].xcom_push(key=DATA_ERROR_XCOM_KEY, value=str(exc))
             raise AirflowFailException(str(exc)) from exc
 
     return run

@@ -9,6 +9,7 @@ import csv
 import json
 import os
 import re
+import secrets
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -233,12 +234,40 @@ class AtomicBatch:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
+        if exc_type is not None:
+            self._discard_temps()
+            return
+        # A rename can still fail (a directory in the way, say): every target renamed so far gets
+        # its previous file back from a hard link, so the set changes whole or not at all.
+        renamed: list[tuple[Path, Path | None]] = []
+        try:
             for tmp, path in self._pending:
-                os.replace(tmp, path)
-        else:
-            for tmp, _ in self._pending:
-                tmp.unlink(missing_ok=True)
+                backup = None
+                if path.is_file():
+                    backup = path.with_name(f".{path.name}.{secrets.token_hex(4)}.previous")
+                    os.link(path, backup)
+                try:
+                    os.replace(tmp, path)
+                except BaseException:
+                    if backup is not None:
+                        backup.unlink()
+                    raise
+                renamed.append((path, backup))
+        except BaseException:
+            for path, backup in reversed(renamed):
+                if backup is None:
+                    path.unlink()
+                else:
+                    os.replace(backup, path)
+            self._discard_temps()
+            raise
+        for _, backup in renamed:
+            if backup is not None:
+                backup.unlink()
+
+    def _discard_temps(self) -> None:
+        for tmp, _ in self._pending:
+            tmp.unlink(missing_ok=True)
 
 
 def json_text(payload: Any) -> str:

@@ -29,8 +29,8 @@ def load(reports: Path, name: str) -> dict:
     return json.loads((reports / name).read_text(encoding="utf-8"))
 
 
-def snapshot(directory: Path) -> dict[str, bytes]:
-    return {path.name: path.read_bytes() for path in sorted(directory.iterdir())}
+def snapshot(directory: Path) -> dict[str, bytes | None]:
+    return {path.name: path.read_bytes() if path.is_file() else None for path in sorted(directory.iterdir())}
 
 
 def test_all_seven_reports_and_nothing_else(published):
@@ -156,12 +156,12 @@ def test_stage_parquet_round_trip_equals_in_memory_computation(published):
     from revenue import dedup, normalise, reconcile
     from revenue.io import read_inputs
 
-    raw = read_inputs(published[4])["purchases"]
+    raw = read_inputs(published[4])["purchases"].frame
     kept, _ = normalise.split_dropped(normalise.normalise_purchases(raw), "purchases")
     unique, _ = normalise.split_dropped(dedup.dedup_purchases(kept), "purchases")
     in_memory = dedup.flag_chargebacks(unique, normalise.chargeback_receipts(raw))
     pd.testing.assert_frame_equal(read_parquet(work / "curated_purchases.parquet"), in_memory)
-    conf, _ = normalise.split_dropped(normalise.normalise_confirmed(read_inputs(published[4])["confirmed"]), "confirmed")
+    conf, _ = normalise.split_dropped(normalise.normalise_confirmed(read_inputs(published[4])["confirmed"].frame), "confirmed")
     detail = reconcile.reconcile(in_memory, conf, result["stages"]["reconcile"]["toleranceMinutes"])
     pd.testing.assert_frame_equal(read_parquet(work / "reconciliation_detail.parquet"), detail)
 
@@ -212,3 +212,17 @@ def test_cli_reports_a_schema_error_with_exit_code_2(tmp_path):
     assert completed.returncode == 2
     assert "purchases_raw.csv" in completed.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_report_that_cannot_be_renamed_into_place_leaves_every_previous_report(published, tmp_path):
+    reports, *_, data_dir = published
+    previous = tmp_path / "reports"
+    shutil.copytree(reports, previous)
+    (previous / "report.html").unlink()
+    (previous / "report.html").mkdir()  # in the way of the last rename
+    (previous / "arpdau_d1.json").unlink()  # a report the previous run never wrote
+    before = snapshot(previous)
+    with pytest.raises(OSError):
+        stages.run_all(data_dir, previous, report_date="2025-11-05")
+    assert snapshot(previous) == before
+    assert sorted(p.name for p in previous.iterdir()) == sorted(before)  # no temps or backups left
