@@ -17,7 +17,13 @@ from service.config import Settings
 from service.domain import embedded_pipeline
 from service.domain.pipeline_run_store import PipelineRun, RunStore, new_run_id, utc_now_iso
 from service.domain.pipeline_runs import run_store
-from tests.airflow.harness import REPORT_DATE, insert_postbacks, pipeline_settings, processed_flags
+from tests.airflow.harness import (
+    REPORT_DATE,
+    break_sessions_line_5,
+    insert_postbacks,
+    pipeline_settings,
+    processed_flags,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -80,14 +86,6 @@ def previous_reports(settings: Settings) -> dict[str, str]:
     for name, text in previous.items():
         (reports / name).write_text(text)
     return previous
-
-
-def break_sessions_line_5(settings: Settings) -> str:
-    """A byte that is not UTF-8 on line 5 of sessions.csv; returns the message that must reach the user."""
-    path = Path(settings.DATA_DIR) / "sessions.csv"
-    lines = path.read_bytes().splitlines(keepends=True)
-    path.write_bytes(b"".join(lines[:4] + [b"2025-11-09,\xff\xfeuser,2025-11-09 10:00:00\n"] + lines[4:]))
-    return "sessions.csv: line 5: not UTF-8 (byte 0xff at column 12); save it as UTF-8"
 
 
 def test_a_data_error_fails_at_once_without_retries_and_names_file_and_line(
