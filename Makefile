@@ -75,3 +75,13 @@ airflow: install
 .PHONY: postman
 postman: install
 	$(PY) tools/make_postman.py
+
+# Headless Chromium (Debian's chromium package) renders report.html in the tests; installed only
+# when missing. Without it those tests skip locally and fail under CI=true.
+.PHONY: chromium
+test: chromium
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y -qq --no-install-recommends chromium >/dev/null; } || \
+	  echo "warning: could not install chromium (needs root and apt)"
