@@ -114,3 +114,42 @@ def test_cli_progress_is_plain_lines_when_stderr_is_not_a_terminal(data, tmp_pat
     assert [line.split()[1] for line in done] == [
         "extract", "normalise", "dedup", "reconcile", "roas_anomaly", "arpdau", "publish",
     ]
+
+
+def test_cli_shows_one_live_progress_bar_in_a_terminal(data, tmp_path):
+    import fcntl
+    import os
+    import pty
+    import struct
+    import termios
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))  # a new pty is 0x0
+    try:
+        completed = subprocess.run(
+            [sys.executable, "-m", "revenue", "run", "--data-dir", str(data), "--reports-dir", str(tmp_path / "out")],
+            stdout=subprocess.PIPE, stderr=follower, text=True, timeout=300,
+        )
+        os.close(follower)
+        follower = -1
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: the terminal's other end is closed and drained
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(leader)
+        if follower != -1:
+            os.close(follower)
+    terminal = b"".join(chunks).decode()
+    assert completed.returncode == 0
+    redraws = terminal.replace("\r\n", "\n").split("\r")  # the terminal turns \n into \r\n
+    assert len(redraws) > 7  # one bar, redrawn in place
+    assert "pipeline: done" in redraws[-1] and "7/7 stages" in redraws[-1]
+    finished_lines = [line for line in terminal.splitlines() if " done in " in line]
+    assert sorted({line.split()[1] for line in finished_lines}) == sorted(
+        ["extract", "normalise", "dedup", "reconcile", "roas_anomaly", "arpdau", "publish"])
