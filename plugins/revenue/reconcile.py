@@ -92,7 +92,9 @@ def greedy_one_to_one(af_index: np.ndarray, conf_index: np.ndarray, n_af: int, n
     return taken
 
 
-def match_pairs(af: pd.DataFrame, confirmed: pd.DataFrame, tolerance_minutes: float = DEFAULT_TOLERANCE_MINUTES) -> tuple[np.ndarray, np.ndarray]:
+def match_pairs(
+    af: pd.DataFrame, confirmed: pd.DataFrame, tolerance_minutes: float = DEFAULT_TOLERANCE_MINUTES
+) -> tuple[np.ndarray, np.ndarray]:
     """Positional indices (into ``af``, into ``confirmed``) of the matched pairs.
 
     ``af`` needs appsflyer_id, event_time_utc, original_revenue_usd, source_row;
@@ -134,7 +136,9 @@ def _take(frame: pd.DataFrame, columns: list[str], positions: np.ndarray) -> pa.
     return table.take(pa.array(positions, mask=positions < 0))
 
 
-def reconcile(af: pd.DataFrame, confirmed: pd.DataFrame, tolerance_minutes: float = DEFAULT_TOLERANCE_MINUTES) -> pd.DataFrame:
+def reconcile(
+    af: pd.DataFrame, confirmed: pd.DataFrame, tolerance_minutes: float = DEFAULT_TOLERANCE_MINUTES
+) -> pd.DataFrame:
     """Every AppsFlyer record, then every unmatched confirmed record, with its category and pair.
 
     ``af`` needs appsflyer_id, event_time_utc, original_revenue_usd, source_row, receipt_id,

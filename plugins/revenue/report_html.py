@@ -32,8 +32,9 @@ color:#1f2933;padding:0 16px}h1{margin-bottom:4px}h2{margin-top:36px;border-bott
 .bad{color:#c62828}.warn{color:#ef6c00}.good{color:#2e7d32}
 table{border-collapse:collapse;width:100%;font-size:13px;margin:8px 0}th,td{padding:5px 8px;border-bottom:1px solid #e4e7eb;
 text-align:right}th{background:#f5f7fa}td:first-child,th:first-child{text-align:left}td.text{text-align:left}
-img{max-width:100%;height:auto}figure{margin:8px 0}h2 .period{font-size:14px;font-weight:500;color:#52606d;
-background:#f0f4f8;border-radius:10px;padding:2px 10px;margin-left:8px;vertical-align:middle}.pill{border-radius:10px;padding:1px 8px;font-size:12px;color:#fff}
+img{max-width:100%;height:auto}figure{margin:8px 0}
+h2 .period{font-size:14px;font-weight:500;color:#52606d;background:#f0f4f8;border-radius:10px;padding:2px 10px;
+margin-left:8px;vertical-align:middle}.pill{border-radius:10px;padding:1px 8px;font-size:12px;color:#fff}
 .pill.critical{background:#c62828}.pill.warning{background:#ef6c00}
 .banner{border:1px solid #ef6c00;background:#fff4e5;border-radius:8px;padding:10px 14px;margin:12px 0}
 """

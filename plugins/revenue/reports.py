@@ -208,8 +208,8 @@ def write_reports(work_dir: str | Path, reports_dir: str | Path) -> dict:
     verdicts = read_parquet(work / "roas_d1.parquet")
     daily = read_parquet(work / "roas_daily.parquet")
     arpdau_table = read_parquet(work / "arpdau_d1.parquet")
-    reconcile_meta, roas_meta, arpdau_meta = load_meta(work, "reconcile"), load_meta(work, "roas"), load_meta(work, "arpdau")
-    extract_meta = load_meta(work, "extract")
+    reconcile_meta, roas_meta = load_meta(work, "reconcile"), load_meta(work, "roas")
+    arpdau_meta, extract_meta = load_meta(work, "arpdau"), load_meta(work, "extract")
     quality = data_quality(work, extract_meta, curated)
     coverage = d1_coverage(daily, roas_meta["date"], arpdau_meta["dau"], extract_meta)
 

@@ -24,7 +24,7 @@ from revenue import roas as roas_stage
 from revenue.dates import GIVEN, LATEST_COST_DATE, REASONS
 from revenue.io import INPUT_SCHEMAS, SOURCE_ROW, InputDataError, read_inputs
 from revenue.params import DEFAULT_TOLERANCE_MINUTES
-from revenue.work import load_frame, load_meta, save_frame, save_meta
+from revenue.work import load_frame, save_frame, save_meta
 
 SOURCES = ("purchases", "confirmed", "costs", "sessions")
 _NORMALISERS: dict[str, Callable[[pd.DataFrame], pd.DataFrame]] = {

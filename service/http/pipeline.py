@@ -53,7 +53,9 @@ async def run_pipeline(request: Request) -> HTTPResponse:
     if not run.done:
         return json(accepted, status=202)
     stdout, stderr = pipeline_runs.run_output(settings, run)
-    return json({**accepted, "ok": run.returncode == 0, "returncode": run.returncode, "stdout": stdout, "stderr": stderr})
+    return json({
+        **accepted, "ok": run.returncode == 0, "returncode": run.returncode, "stdout": stdout, "stderr": stderr,
+    })
 
 
 @bp.get("/pipeline-runs/<run_id:str>")

@@ -33,7 +33,9 @@ class RunPipelineRequest(StrictBody):
 
 
 class ReportDateFields(BaseModel):
-    reportDate: str | None = Field(description="D-1 the run reports on; null until a run without a date has read costs_daily.csv")
+    reportDate: str | None = Field(
+        description="D-1 the run reports on; null until a run without a date has read costs_daily.csv"
+    )
     reportDateReason: Literal["given", "data_interval", "latest_cost_date"]
     reportDateWhy: str = Field(description="the reason in words")
 

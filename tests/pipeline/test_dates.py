@@ -24,7 +24,8 @@ def test_conf_date_wins_over_everything():
 
 def test_scheduled_run_reports_on_its_data_interval_start():
     # CronDataIntervalTimetable("0 1 * * *"): the run at 11-13 01:00 covers 11-12 01:00..11-13 01:00.
-    assert report_date_for_run(None, "scheduled", SCHEDULED_START) == ReportDateChoice(date(2025, 11, 12), DATA_INTERVAL)
+    choice = report_date_for_run(None, "scheduled", SCHEDULED_START)
+    assert choice == ReportDateChoice(date(2025, 11, 12), DATA_INTERVAL)
     assert report_date_for_run(None, "backfill", SCHEDULED_START).day == date(2025, 11, 12)
 
 
