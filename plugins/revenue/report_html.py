@@ -103,7 +103,7 @@ def roas_trend_chart(daily: pd.DataFrame, verdicts: pd.DataFrame, report_date: s
     panel_height = 2.9
     figure, axes = plt.subplots(rows, PANEL_COLUMNS, figsize=(CHART_WIDTH_IN, panel_height * rows + 0.5),
                                 squeeze=False)
-    figure.subplots_adjust(left=0.07, right=0.99, top=1 - 0.45 / (panel_height * rows + 0.5),
+    figure.subplots_adjust(left=0.07, right=0.975, top=1 - 0.45 / (panel_height * rows + 0.5),
                            bottom=0.55 / (panel_height * rows + 0.5), hspace=0.62, wspace=0.28)
     # Days before D-1 on a plain numeric axis with a few date labels: date locators are slow.
     ticks = list(range(-((TREND_DAYS - 1) // 7) * 7, 1, 7))
