@@ -44,8 +44,8 @@ from bench.wrk_load import Measurement, Scenario, measure, require_wrk, run_wrk
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 SERVICE_FACTORY = "service.app:create_app"
 YARDSTICK_FACTORY = "bench.yardstick_app:create_app"
-TARGET_RATIO = 0.7
-TARGET_P95_MS = 100.0
+TARGET_RATIO = 1.0
+TARGET_P99_MS = 100.0
 
 
 def scenarios(users: int, connection_levels: list[int]) -> list[Scenario]:
@@ -68,6 +68,9 @@ def server_env(database_url: str, jwt_secret: str, workers: int, pool_max: int) 
         ALLOWED_ORIGINS="https://bench.invalid",
         WEB_WORKERS=str(workers),
         DB_POOL_MAX=str(pool_max),
+        # Production refuses several workers without a shared rate-limit store.
+        REDIS_URL=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"),
+        RATE_LIMIT_KEY_PREFIX=f"bench-{secrets.token_hex(4)}:",
         PYTHONPATH=os.pathsep.join(filter(None, [str(pg.REPO_ROOT), env.get("PYTHONPATH")])),
     )
     return env
@@ -187,11 +190,11 @@ def print_report(results: list[Measurement], found_ratios: Ratios,
               f" {TARGET_RATIO}x target); {ratio['cpu_cost']:.2f}x by CPU per request")
     for m in results:
         if m.app == "service" and m.scenario == "earn" and m.connections == 64:
-            verdict = "meets" if m.p95_ms < TARGET_P95_MS else "MISSES"
+            verdict = "meets" if m.p99_ms < TARGET_P99_MS else "MISSES"
             if m.error_rate > MAX_ERROR_RATE_FOR_RATIO:
                 verdict = "n/a: errors"
-            print(f"service /earn p95 at 64 connections: {m.p95_ms:.1f} ms ({verdict} the"
-                  f" {TARGET_P95_MS:.0f} ms target)")
+            print(f"service /earn p99 at 64 connections: {m.p99_ms:.1f} ms ({verdict} the"
+                  f" {TARGET_P99_MS:.0f} ms target)")
 
 
 def write_json(results: list[Measurement], found_ratios: Ratios,

@@ -1,12 +1,17 @@
 """Pipeline benchmark (figures, not a test).
 
-    .venv/bin/python bench/pipeline_bench.py [--rows 1000000] [--days 90] [--campaigns 60] [--loop-rows 100000]
+    .venv/bin/pip install -r bench/requirements.txt   # DuckDB, the yardstick (bench-only)
+    .venv/bin/python bench/pipeline_bench.py [--rows 1000000] [--shards 1] [--days 90] [--campaigns 60] [--loop-rows 100000]
 
 1. Generates ~1M AppsFlyer purchases (~0.9M confirmed, ~1.5M sessions, 60 campaigns x 90 days of
    cost) with revenue.synth and writes the CSVs to a temp dir.
 2. Runs the whole pipeline (every stage, all seven reports) in a fresh child process and prints
    each stage's seconds, the total, and the child's peak RSS.
-3. Reconciles ~100k rows with the brief's §5.2 per-group loop (made one-to-one: inside each
+3. Runs the same stages in DuckDB (bench/duckdb_pipeline.py) on the same files in another fresh
+   child, prints its stages, wall time and peak RSS, the ratio ours / DuckDB, and whether both
+   found the same reconciliation counts. ``--shards`` is printed; sharded runs come with the
+   sharded DAG (issue 13 phase 2), until then every run is K = 1.
+4. Reconciles ~100k rows with the brief's §5.2 per-group loop (made one-to-one: inside each
    appsflyer_id group all pairs within the window are taken greedily in the SPEC's order) and with
    revenue.reconcile, checks that both give the same pairs, and prints the speed ratio.
 """
@@ -46,6 +51,33 @@ def child(data_dir: str, reports_dir: str) -> None:
     print(json.dumps({"seconds": result["seconds"], "wall": round(wall, 3), "cpu": round(cpu, 3),
                       "peak_rss_mib": round(peak_mib, 1),
                       "rows": result["stages"]["extract"]["rows"], "summary": result["stages"]["publish"]["summary"]}))
+
+
+def duckdb_child(data_dir: str, reports_dir: str) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from bench.duckdb_pipeline import run
+
+    started, cpu_started = time.perf_counter(), time.process_time()
+    result = run(data_dir, reports_dir)
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    print(json.dumps({**result, "wall": round(wall, 3), "cpu": round(cpu, 3), "peak_rss_mib": round(peak_rss_mib(), 1)}))
+
+
+def run_child(flag: str, data: Path, reports: Path) -> dict:
+    completed = subprocess.run(
+        [sys.executable, __file__, flag, str(data), str(reports)], capture_output=True, text=True,
+    )
+    if completed.returncode != 0:
+        sys.exit(f"{flag} failed:\n{completed.stderr[-4000:]}")
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def print_figures(title: str, figures: dict) -> None:
+    print(f"\n{title}:")
+    for stage, seconds in figures["seconds"].items():
+        print(f"  {stage:<13} {seconds:7.3f} s")
+    print(f"  wall {figures['wall']:.3f} s; CPU (all threads) {figures['cpu']:.3f} s; "
+          f"peak RSS {figures['peak_rss_mib']:.0f} MiB")
 
 
 def brief_loop_one_to_one(af: pd.DataFrame, confirmed: pd.DataFrame, tolerance_minutes: float = 10) -> set:
@@ -112,18 +144,24 @@ def loop_comparison(rows: int, seed: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--shards", type=int, default=1)
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--campaigns", type=int, default=60)
-    parser.add_argument("--loop-rows", type=int, default=100_000)
+    parser.add_argument("--loop-rows", type=int, default=100_000, help="0 skips the per-group loop comparison")
     parser.add_argument("--seed", type=int, default=2025)
     parser.add_argument("--child", nargs=2, metavar=("DATA_DIR", "REPORTS_DIR"), help=argparse.SUPPRESS)
+    parser.add_argument("--duckdb-child", nargs=2, metavar=("DATA_DIR", "REPORTS_DIR"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(*args.child)
         return
+    if args.duckdb_child:
+        duckdb_child(*args.duckdb_child)
+        return
     from revenue import synth
 
-    print(f"load before: {os.getloadavg()}", flush=True)
+    print(f"load before: {os.getloadavg()}; shards K={args.shards} "
+          "(sharded stages arrive with the sharded DAG: this run is K=1)", flush=True)
     with tempfile.TemporaryDirectory(prefix="pipeline-bench-") as scratch:
         data = Path(scratch) / "data"
         started = time.perf_counter()
@@ -132,19 +170,21 @@ def main() -> None:
         print(f"generated {', '.join(f'{k}={len(v):,}' for k, v in frames.items())} "
               f"in {time.perf_counter() - started:.1f}s", flush=True)
         del frames
-        completed = subprocess.run(
-            [sys.executable, __file__, "--child", str(data), str(Path(scratch) / "reports")],
-            capture_output=True, text=True, check=True,
-        )
-        figures = json.loads(completed.stdout.strip().splitlines()[-1])
-        print("\nwhole run (fresh process, all seven reports):")
-        for stage, seconds in figures["seconds"].items():
-            print(f"  {stage:<13} {seconds:7.3f} s")
-        print(f"  wall (incl. imports inside run_all) {figures['wall']:.3f} s; CPU (all threads) {figures['cpu']:.3f} s; "
-              f"peak RSS {figures['peak_rss_mib']:.0f} MiB")
-        print(f"  rows {figures['rows']}; summary {figures['summary']}")
-    print(f"\nreconciliation on ~{args.loop_rows:,} rows, brief per-group loop vs vectorised:", flush=True)
-    print("  " + json.dumps(loop_comparison(args.loop_rows, args.seed + 1)))
+        ours = run_child("--child", data, Path(scratch) / "reports")
+        print_figures("ours, whole run (fresh process, all seven reports)", ours)
+        print(f"  rows {ours['rows']}; summary {ours['summary']}")
+        duck = run_child("--duckdb-child", data, Path(scratch) / "duckdb-reports")
+        print_figures("DuckDB yardstick, same stages (fresh process, no report.html)", duck)
+        print(f"  report date {duck['report_date']}; greedy rounds {duck['greedy_rounds']}; summary {duck['summary']}")
+    same = all(ours["summary"][key] == duck["summary"]["categories"].get(key, 0)
+               for key in ("matched", "af_only", "confirmed_only"))
+    same = same and ours["summary"]["revenueMismatches"] == duck["summary"]["revenueMismatches"]
+    print(f"\nours / DuckDB: wall {ours['wall'] / duck['wall']:.2f}x, stage sum "
+          f"{ours['seconds']['total'] / sum(duck['seconds'].values()):.2f}x, CPU {ours['cpu'] / duck['cpu']:.2f}x, peak RSS "
+          f"{ours['peak_rss_mib'] / duck['peak_rss_mib']:.2f}x; same reconciliation counts: {same}")
+    if args.loop_rows:
+        print(f"\nreconciliation on ~{args.loop_rows:,} rows, brief per-group loop vs vectorised:", flush=True)
+        print("  " + json.dumps(loop_comparison(args.loop_rows, args.seed + 1)))
     print(f"load after: {os.getloadavg()}")
 
 

@@ -10,10 +10,11 @@ import logging
 import sqlite3
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote
 
 import asyncpg
 from tortoise import Tortoise
+from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.connection import get_connection
 
 log = logging.getLogger("service.db")
@@ -87,22 +88,24 @@ def connection_config(
                 "synchronous": "NORMAL",
             },
         }
-    parts = urlsplit(database_url)
-    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    # Tortoise's own URL parser: query options arrive typed (statement_cache_size=0 is the int
+    # 0 asyncpg needs behind PgBouncer), the password unquoted; what the URL leaves out is None.
+    from_url = {k: v for k, v in expand_db_url(database_url)["credentials"].items() if v is not None}
+    if isinstance(from_url.get("user"), str):
+        from_url["user"] = unquote(from_url["user"])
     return {
         "engine": "tortoise.backends.asyncpg",
         "credentials": {
-            "host": parts.hostname or "127.0.0.1",
-            "port": parts.port or 5432,
-            "user": unquote(parts.username or "postgres"),
-            "password": unquote(parts.password or ""),
-            "database": parts.path.lstrip("/") or "postgres",
+            "host": "127.0.0.1",
+            "user": "postgres",
+            "password": "",
+            "database": "postgres",
             "minsize": 1,
             "maxsize": pool_max,
             "timeout": connect_timeout,
             "command_timeout": command_timeout,
             "reset": keep_session_state,
-            **query,
+            **from_url,
         },
     }
 

@@ -23,6 +23,7 @@ import shutil
 import tempfile
 import threading
 import time
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -155,15 +156,33 @@ def status_class(status: int) -> str | None:
     return None
 
 
+# The series of one (method, route, status), looked up once: `.labels()` converts and
+# validates its arguments and takes the metric's lock on every call. Bounded like the labels.
+_RequestSeries = tuple[Any, Any, Any | None]
+_request_series: dict[tuple[str, str, int], _RequestSeries] = {}
+
+
+def _series_for(method: str, route: str, status: int) -> _RequestSeries:
+    labels = (method, route, str(status))
+    error_class = status_class(status)
+    series = (
+        HTTP_REQUESTS.labels(*labels),
+        HTTP_LATENCY.labels(*labels),
+        HTTP_REQUEST_ERRORS.labels(route, error_class) if error_class else None,
+    )
+    _request_series[(method, route, status)] = series
+    return series
+
+
 def record_request(method: str, route: str | None, status: int, seconds: float) -> None:
     """One HTTP response. `route` is the matched route pattern, None when nothing matched."""
     route = route or UNMATCHED_ROUTE
-    labels = (method, route, str(status))
-    HTTP_REQUESTS.labels(*labels).inc()
-    HTTP_LATENCY.labels(*labels).observe(seconds)
-    error_class = status_class(status)
-    if error_class:
-        HTTP_REQUEST_ERRORS.labels(route, error_class).inc()
+    series = _request_series.get((method, route, status)) or _series_for(method, route, status)
+    requests, latency, errors = series
+    requests.inc()
+    latency.observe(seconds)
+    if errors is not None:
+        errors.inc()
 
 
 def request_started() -> None:

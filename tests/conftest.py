@@ -196,3 +196,9 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
 
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+# --- Process hygiene --------------------------------------------------------------------------
+# tests/process_leaks.py fails the run when a process started by the session outlives it;
+# pytester runs that check's own tests in a separate pytest process.
+pytest_plugins = ["tests.process_leaks", "pytester"]

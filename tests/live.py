@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -15,6 +16,7 @@ from pathlib import Path
 import httpx
 
 START_TIMEOUT_SECONDS = 60
+STOP_TIMEOUT_SECONDS = 15
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -34,19 +36,41 @@ class LiveServer:
         return self.log_path.read_text(errors="replace")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        """Stops the manager and its workers: the whole process group, also when the manager
+        is already gone. A SIGINT that reaches Sanic's manager before every worker has
+        acknowledged start-up makes it spin forever (sanic-org/sanic#2997, fix in PR #3063);
+        SIGKILLing only the manager then left its SyncManager process and workers running,
+        re-parented to init and polling a database the session had dropped."""
+        group = self.process.pid  # start_new_session: the manager leads its own group
+        _signal_group(group, signal.SIGINT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=STOP_TIMEOUT_SECONDS)
+        # Workers that outlive the manager (or a manager that ignored SIGINT) are killed.
+        _signal_group(group, signal.SIGKILL)
+        self.process.wait()
+        _reap_group(group)
+
+
+def _signal_group(group: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):  # nobody left in the group
+        os.killpg(group, signum)
+
+
+def _reap_group(group: int) -> None:
+    """Waits for the group's killed members that are our children: under the session's
+    subreaper (tests/process_leaks.py) the manager's orphans are re-parented to pytest."""
+    while True:
+        try:
+            os.waitpid(-group, 0)
+        except ChildProcessError:
+            return
 
 
 def _wait_healthy(server: LiveServer) -> None:
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
+            server.stop()  # its workers may still be running
             raise RuntimeError(f"live server exited early:\n{server.log()}")
         try:
             if httpx.get(f"{server.base_url}/health", timeout=10).status_code == 200:
@@ -72,6 +96,8 @@ class LiveServerPool:
         key = (database_url, workers, tuple(sorted((env or {}).items())))
         server = self.servers.get(key)
         if server is None or server.process.poll() is not None:
+            if server is not None:
+                server.stop()  # the manager died; its workers may not have
             server = self._start(database_url, workers, env or {})
             self.servers[key] = server
         return server

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 
 from revenue.io import SOURCE_ROW
-from revenue.normalise import DropReasons
+from revenue.normalise import DropReasons, later_duplicates
 
 DEDUP_KEY = ["appsflyer_id", "event_time_utc", "event_name", "revenue_usd"]
 DUPLICATE_PURCHASE = "duplicate_purchase"
@@ -19,15 +19,12 @@ def dedup_purchases(purchases: pd.DataFrame) -> pd.DataFrame:
     ``drop_reason``.
     """
     ordered = purchases.sort_values(SOURCE_ROW, kind="stable", ignore_index=True)
-    # Compare the cheap numeric part of the key first; only rows sharing it can be duplicates.
     numeric = pd.DataFrame({
         "time": ordered["event_time_utc"],
         "revenue": ordered["revenue_usd"],
         "event": pd.factorize(ordered["event_name"])[0],
     })
-    maybe = numeric.duplicated(keep=False).to_numpy()
-    duplicated = np.zeros(len(ordered), dtype=bool)
-    duplicated[maybe] = ordered.loc[maybe, DEDUP_KEY].duplicated(keep="first").to_numpy()
+    duplicated = later_duplicates(ordered, DEDUP_KEY, numeric)
     reasons = DropReasons(len(ordered))
     reasons.tag(duplicated, DUPLICATE_PURCHASE)
     return reasons.attach(ordered)

@@ -150,6 +150,18 @@ def _amount_reasons(revenue: pd.Series, reasons: DropReasons) -> None:
     reasons.tag(values <= 0, NON_POSITIVE_REVENUE)
 
 
+def later_duplicates(frame: pd.DataFrame, key: list[str], cheap_part: pd.DataFrame) -> np.ndarray:
+    """Rows equal on ``key`` to an earlier row (input order).
+
+    ``cheap_part`` (numeric columns of the key) is compared first: only rows sharing it can be
+    duplicates, and hashing numbers is several times cheaper than hashing millions of strings.
+    """
+    maybe = cheap_part.duplicated(keep=False).to_numpy()
+    duplicated = np.zeros(len(frame), dtype=bool)
+    duplicated[maybe] = frame.loc[maybe, key].duplicated(keep="first").to_numpy()
+    return duplicated
+
+
 def _typed_purchases(raw: pd.DataFrame) -> pd.DataFrame:
     """The columns both purchase sources share, typed."""
     return pd.DataFrame({
@@ -192,8 +204,11 @@ def normalise_confirmed(raw: pd.DataFrame) -> pd.DataFrame:
     # Duplicates are judged among otherwise valid rows, the first in input order kept.
     valid = reasons.kept
     duplicated = np.zeros(len(frame), dtype=bool)
-    key = ["appsflyer_id", "event_time_utc", "revenue_usd", "receipt_id"]
-    duplicated[valid] = frame.loc[valid, key].duplicated(keep="first").to_numpy()
+    candidates = frame.loc[valid]
+    duplicated[valid] = later_duplicates(
+        candidates, ["appsflyer_id", "event_time_utc", "revenue_usd", "receipt_id"],
+        candidates[["event_time_utc", "revenue_usd"]],
+    )
     reasons.tag(duplicated, DUPLICATE_ROW)
     return reasons.attach(frame)
 

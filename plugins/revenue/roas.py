@@ -32,12 +32,17 @@ def daily_roas(curated: pd.DataFrame, costs: pd.DataFrame) -> pd.DataFrame:
 
     Revenue is curated AppsFlyer revenue (chargebacks at 0); cost rows of one day and campaign
     are summed. ``roas`` is null when cost is 0 or missing, and 0 when cost > 0 with no revenue.
+    Revenue goes through the same exact partial sums a sharded run combines, so every shard
+    count gives this very table.
     """
-    revenue = (
-        curated.assign(date=utc_day(curated["event_time_utc"]), campaign=campaign_label(curated["campaign"]))
-        .groupby(["date", "campaign"], sort=False)
-        .agg(revenue_usd=("revenue_usd", "sum"), purchases=("revenue_usd", "size"))
-    )
+    from revenue.partition import combine_revenue_partials, revenue_partials
+
+    return daily_roas_from_revenue(combine_revenue_partials([revenue_partials(curated)]), costs)
+
+
+def daily_roas_from_revenue(revenue: pd.DataFrame, costs: pd.DataFrame) -> pd.DataFrame:
+    """``daily_roas`` from revenue already summed per day and campaign (``date, campaign, revenue_usd, purchases``)."""
+    revenue = revenue.set_index(["date", "campaign"])[["revenue_usd", "purchases"]]
     cost = (
         costs.assign(date=costs["date"].dt.tz_convert("UTC").dt.tz_localize(None))
         .groupby(["date", "campaign"], sort=False)

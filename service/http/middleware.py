@@ -35,12 +35,15 @@ def request_id_of(request: Request | None) -> str:
     return request_id
 
 
+def fixed_headers(production: bool) -> dict[str, str]:
+    """The headers every response carries besides its request id (decided once per app)."""
+    return {**_SECURITY_HEADERS, "Strict-Transport-Security": _HSTS} if production else _SECURITY_HEADERS
+
+
 def add_standard_headers(request: Request, response: HTTPResponse) -> None:
     headers = response.headers
     headers["X-Request-ID"] = request_id_of(request)
-    headers.update(_SECURITY_HEADERS)
-    if request.app.ctx.settings.is_production:
-        headers["Strict-Transport-Security"] = _HSTS
+    headers.update(request.app.ctx.fixed_headers)
 
 
 async def assign_request_id(request: Request) -> None:
@@ -52,5 +55,6 @@ async def standard_headers(request: Request, response: HTTPResponse) -> None:
 
 
 def install_middleware(app: Sanic) -> None:
+    app.ctx.fixed_headers = fixed_headers(app.ctx.settings.is_production)
     app.register_middleware(assign_request_id, "request")
     app.register_middleware(standard_headers, "response")
