@@ -56,8 +56,12 @@ def scenarios(users: int, connection_levels: list[int]) -> list[Scenario]:
                       Scenario("balance", 0, 1, 0, users, first)]
 
 
+BENCH_CATALOGUE = Path(__file__).resolve().parent / "economy_bench.toml"
+
+
 def server_env(database_url: str, jwt_secret: str, workers: int, pool_max: int) -> dict[str, str]:
-    """Production settings with throw-away secrets, so the service runs as it would deployed."""
+    """Production settings with throw-away secrets, so the service runs as it would deployed
+    (the load drives few users hard, so the per-user wallet limit is lifted)."""
     env = dict(os.environ)
     env.update(
         DATABASE_URL=database_url,
@@ -71,6 +75,10 @@ def server_env(database_url: str, jwt_secret: str, workers: int, pool_max: int) 
         # Production refuses several workers without a shared rate-limit store.
         REDIS_URL=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"),
         RATE_LIMIT_KEY_PREFIX=f"bench-{secrets.token_hex(4)}:",
+        SERVER_KEY=secrets.token_urlsafe(32),
+        AUTH_ALLOW_BARE_LOGIN="false",
+        ECONOMY_FILE=str(BENCH_CATALOGUE),
+        WALLET_RATE_LIMIT="1000000/second",
         PYTHONPATH=os.pathsep.join(filter(None, [str(pg.REPO_ROOT), env.get("PYTHONPATH")])),
     )
     return env

@@ -1,7 +1,7 @@
 -- wrk script: a weighted mix of POST /earn, GET /balance, POST /event, each request
 -- authenticated as a random seeded user. Arguments (after `--` on wrk's command line):
 --   tokens=<path of a Lua file returning an array of JWTs>  users=<draw from the first N>
---   earn=<weight> balance=<weight> event=<weight>
+--   earn=<weight> balance=<weight> event=<weight> [reason=<earn reason, default bench>]
 -- done() prints one line "WRK_JSON {...}" that bench/api_load.py parses.
 
 local threads = {}
@@ -15,7 +15,7 @@ end
 
 local tokens, user_count
 local earn_cut, balance_cut
-local earn_body = '{"amount":1,"reason":"bench"}'
+local earn_body
 local event_body = '{"eventType":"bench_event","meta":"{\\"level\\":3}"}'
 local json_headers = {}
 
@@ -26,6 +26,7 @@ function init(args)
     if key then options[key] = value end
   end
   tokens = dofile(options.tokens)
+  earn_body = '{"amount":1,"reason":"' .. (options.reason or "bench") .. '"}'
   user_count = math.min(tonumber(options.users or #tokens), #tokens)
   local earn = tonumber(options.earn or 1)
   local balance = tonumber(options.balance or 0)

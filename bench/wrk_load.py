@@ -26,6 +26,7 @@ class Scenario:
     event: float
     users: int
     connections: int
+    reason: str = "bench"
 
 
 @dataclass
@@ -68,6 +69,7 @@ def run_wrk(
         "--timeout", "10s", "-s", str(LUA_SCRIPT), base_url, "--",
         f"tokens={tokens_path}", f"users={scenario.users}",
         f"earn={scenario.earn}", f"balance={scenario.balance}", f"event={scenario.event}",
+        f"reason={scenario.reason}",
     ]
     completed = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60)
     for line in completed.stdout.splitlines():

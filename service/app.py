@@ -14,7 +14,8 @@ from service.config import Settings, check_production, get_settings
 from service.db import close_orm, dialect_of, init_orm, warm_up
 from service.domain.auth import TokenService
 from service.domain.idempotency import IdempotencyStore
-from service.http import attribution, auth, docs, events, health, pipeline, wallet
+from service.domain.economy import Catalogue
+from service.http import attribution, auth, docs, events, health, pipeline, server_wallet, wallet
 from service.http.errors import JsonErrorHandler
 from service.http.metrics import install_metrics
 from service.http.middleware import install_middleware
@@ -54,6 +55,7 @@ def _describe_api(app: Sanic) -> None:
     )
     spec.add_security_scheme("bearer", "http", scheme="bearer", bearer_format="JWT")
     spec.add_security_scheme("adminToken", "apiKey", location="header", name="X-Admin-Token")
+    spec.add_security_scheme("serverKey", "apiKey", location="header", name="X-Server-Key")
 
 
 async def purge_idempotency_keys_forever(app: Sanic) -> None:
@@ -89,6 +91,9 @@ def create_app(settings: Settings | object | None = None, name: str = APP_NAME) 
     app.ctx.dialect = dialect_of(settings.DATABASE_URL)
     app.ctx.tokens = TokenService(settings.JWT_SECRET, settings.JWT_TTL_MIN)
     app.ctx.idempotency = IdempotencyStore(timedelta(hours=settings.IDEMPOTENCY_TTL_HOURS))
+    app.ctx.catalogue = Catalogue.load(settings.ECONOMY_FILE)
+    if app.ctx.catalogue.rules is None:
+        log.warning("no ECONOMY_FILE: clients may /earn any reason up to 100000 (development only)")
 
     Extend(app)
     _describe_api(app)
@@ -96,7 +101,8 @@ def create_app(settings: Settings | object | None = None, name: str = APP_NAME) 
     install_metrics(app)
     install_rate_limits(app, settings)
     for blueprint in (
-        health.bp, auth.bp, wallet.bp, events.bp, attribution.bp, pipeline.bp, docs.bp
+        health.bp, auth.bp, wallet.bp, server_wallet.bp, events.bp, attribution.bp, pipeline.bp,
+        docs.bp,
     ):
         app.blueprint(blueprint)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service.domain.ratelimit import Rate
@@ -16,6 +16,20 @@ KNOWN_DEFAULT_SECRETS = frozenset(
     {DEFAULT_JWT_SECRET, DEFAULT_AF_SECRET, "change-me", "changeme", "secret", ""}
 )
 MIN_SECRET_LENGTH = 32
+ENVIRONMENTS = ("development", "test", "production")
+# The largest earn (100,000) on top of MAX_BALANCE must still fit a signed 64-bit column.
+MAX_BALANCE_CEILING = 2**63 - 1 - 100_000
+
+
+def is_weak_secret(value: str | None) -> bool:
+    """A default, whitespace only, or one repeated character (SPEC §1)."""
+    if value is None or value in KNOWN_DEFAULT_SECRETS:
+        return True
+    return not value.strip() or len(set(value)) == 1
+
+
+def _strong(value: str | None) -> bool:
+    return not is_weak_secret(value) and len(value or "") >= MIN_SECRET_LENGTH
 
 
 class Settings(BaseSettings):
@@ -51,19 +65,39 @@ class Settings(BaseSettings):
     # Refuse unsigned postbacks outside production too (e.g. staging); production always does.
     AF_REQUIRE_PROOF: bool = False
     # Operations (service.monitoring, service.db): 0 disables the in-server balance audit.
+    # Identity and economy (SPEC §3b).
+    SERVER_KEY: str | None = None
+    ECONOMY_FILE: str | None = None
+    # None: allowed in development and test, refused in production.
+    AUTH_ALLOW_BARE_LOGIN: bool | None = None
+    MAX_BALANCE: int = Field(default=1_000_000_000_000, ge=0, le=MAX_BALANCE_CEILING)
+    WALLET_RATE_LIMIT: str = "20/second"
+    LOGIN_FAILURE_LIMIT: str = "10/15minutes"
+    MAX_PURCHASE_USD: float = Field(default=10_000, gt=0, allow_inf_nan=False)
+    PIPELINE_INCLUDE_UNVERIFIED: bool = False
     BALANCE_AUDIT_INTERVAL_SECONDS: float = Field(default=300, ge=0)
     DB_CONNECT_TIMEOUT_SECONDS: float = Field(default=2, gt=0)
     DB_COMMAND_TIMEOUT_SECONDS: float = Field(default=5, gt=0)
 
     @field_validator(
         "ADMIN_TOKEN", "AF_PUSH_TOKEN", "AIRFLOW_API_URL", "AIRFLOW_USERNAME",
-        "AIRFLOW_PASSWORD", "WEB_WORKERS", "REDIS_URL", mode="before",
+        "AIRFLOW_PASSWORD", "WEB_WORKERS", "REDIS_URL", "SERVER_KEY", "ECONOMY_FILE", "AUTH_ALLOW_BARE_LOGIN",
+        mode="before",
     )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
 
-    @field_validator("TRACK_RATE_LIMIT", "LOGIN_RATE_LIMIT")
+    @field_validator("ENVIRONMENT")
+    @classmethod
+    def _known_environment(cls, value: str) -> str:
+        # A misspelt `prod` must never run with development defaults: refuse anything unknown.
+        normalised = value.strip().lower()
+        if normalised not in ENVIRONMENTS:
+            raise ValueError(f"ENVIRONMENT must be one of {', '.join(ENVIRONMENTS)}, not {value!r}")
+        return normalised
+
+    @field_validator("TRACK_RATE_LIMIT", "LOGIN_RATE_LIMIT", "WALLET_RATE_LIMIT", "LOGIN_FAILURE_LIMIT")
     @classmethod
     def _valid_rate(cls, value: str) -> str:
         Rate.parse(value)
@@ -75,7 +109,13 @@ class Settings(BaseSettings):
 
     @property
     def is_sqlite(self) -> bool:
-        return self.DATABASE_URL.startswith("sqlite:")
+        return self.DATABASE_URL.strip().lower().startswith("sqlite:")
+
+    @property
+    def bare_login_allowed(self) -> bool:
+        if self.AUTH_ALLOW_BARE_LOGIN is None:
+            return not self.is_production
+        return self.AUTH_ALLOW_BARE_LOGIN
 
     @property
     def allowed_origins(self) -> list[str]:
@@ -93,14 +133,20 @@ class Settings(BaseSettings):
         if not self.is_production:
             return []
         problems = []
-        if self.JWT_SECRET in KNOWN_DEFAULT_SECRETS or len(self.JWT_SECRET) < MIN_SECRET_LENGTH:
+        if not _strong(self.JWT_SECRET):
             problems.append(
                 f"JWT_SECRET must be a non-default secret of at least {MIN_SECRET_LENGTH} characters"
             )
-        if self.AF_SECRET in KNOWN_DEFAULT_SECRETS:
+        if is_weak_secret(self.AF_SECRET):
             problems.append("AF_SECRET must be set to the AppsFlyer secret (not a default or empty)")
-        if not self.ADMIN_TOKEN or len(self.ADMIN_TOKEN) < MIN_SECRET_LENGTH:
+        if not _strong(self.ADMIN_TOKEN):
             problems.append(f"ADMIN_TOKEN must be set to at least {MIN_SECRET_LENGTH} characters")
+        if not _strong(self.SERVER_KEY):
+            problems.append(f"SERVER_KEY must be set to at least {MIN_SECRET_LENGTH} characters")
+        if self.bare_login_allowed:
+            problems.append("AUTH_ALLOW_BARE_LOGIN must be false: a bare userId is not a credential")
+        if not self.ECONOMY_FILE:
+            problems.append("ECONOMY_FILE must name the economy catalogue (TOML)")
         if "*" in self.allowed_origins:
             problems.append("ALLOWED_ORIGINS must list exact origins, not '*'")
         if self.is_sqlite:
@@ -122,6 +168,19 @@ def check_production(settings: Settings) -> None:
         raise ConfigurationRefused(problems)
 
 
+class InvalidSettings(SystemExit):
+    """Raised at start-up when a setting does not parse (e.g. ENVIRONMENT=prod); names each one."""
+
+    def __init__(self, error: ValidationError) -> None:
+        lines = "\n".join(
+            f"  - {'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors(include_url=False)
+        )
+        super().__init__(f"Refusing to start: invalid settings:\n{lines}")
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise InvalidSettings(exc) from None

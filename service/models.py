@@ -15,6 +15,10 @@ class User(Model):
     id = fields.IntField(primary_key=True)
     user_id = fields.CharField(max_length=255, unique=True)
     balance = fields.BigIntField(default=0, db_default=0)
+    # argon2id hash of the account's secret; NULL while the account is not bound (SPEC §3b).
+    secret_hash = fields.CharField(max_length=255, null=True)
+    # Tokens carry the version they were issued under; /logout increments it to revoke them.
+    token_version = fields.IntField(default=0, db_default=0)
 
     class Meta:
         table = "users"
@@ -96,4 +100,8 @@ class WalletLedger(Model):
 
     class Meta:
         table = "wallet_ledger"
-        indexes = (Index(fields=("user_id", "ts"), name="idx_ledger_user_ts"),)
+        indexes = (
+            Index(fields=("user_id", "ts"), name="idx_ledger_user_ts"),
+            # Economy caps count a user's grants of one reason today (service.domain.wallet).
+            Index(fields=("user_id", "reason", "ts"), name="idx_ledger_user_reason_ts"),
+        )

@@ -49,6 +49,7 @@ from tests.live import LiveServerPool
 TEST_JWT_SECRET = "test-jwt-secret-with-at-least-32-characters!"
 TEST_ADMIN_TOKEN = "test-admin-token-with-at-least-32-characters"
 TEST_AF_SECRET = "test-appsflyer-secret"
+TEST_SERVER_KEY = "test-server-key-with-at-least-32-characters"
 DIALECTS = ("sqlite", "postgres")
 _app_names = itertools.count()
 
@@ -64,6 +65,18 @@ def service_env(database_url: str) -> dict[str, str]:
         "ALLOWED_ORIGINS": "http://localhost:3000,https://game.example",
         # The PostgreSQL server (max_connections 100) is shared by every helper's test run.
         "DB_POOL_MAX": "6",
+        # Load tests hammer one user; the per-user wallet limit has its own tests.
+        "WALLET_RATE_LIMIT": "1000000/second",
+        "SERVER_KEY": TEST_SERVER_KEY,
+    }
+
+
+def production_env() -> dict[str, str]:
+    """What production needs on top of service_env (SPEC §1): the catalogue, no bare login."""
+    return {
+        "ENVIRONMENT": "production",
+        "ECONOMY_FILE": str(repo_root() / "economy.example.toml"),
+        "AUTH_ALLOW_BARE_LOGIN": "false",
     }
 
 

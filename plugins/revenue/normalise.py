@@ -6,6 +6,7 @@ both removes it and counts it for ``dataQuality``.
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 import numpy as np
@@ -30,6 +31,15 @@ UNPARSEABLE_COST = "unparseable_cost"
 NEGATIVE_COST = "negative_cost"
 UNPARSEABLE_DATE = "unparseable_date"
 MISSING_USER_ID = "missing_user_id"
+IMPLAUSIBLE_REVENUE = "implausible_revenue"
+
+# Revenue above this is no purchase (SPEC §5): summing such values would overflow to inf.
+DEFAULT_MAX_PURCHASE_USD = 10_000.0
+
+
+def max_purchase_usd() -> float:
+    """The service's MAX_PURCHASE_USD, so the pipeline drops what the postback API refuses."""
+    return float(os.environ.get("MAX_PURCHASE_USD") or DEFAULT_MAX_PURCHASE_USD)
 
 
 def per_unique(text: pd.Series, transform: Callable[[pd.Series], pd.Series]) -> pd.Series:
@@ -148,6 +158,7 @@ def _amount_reasons(revenue: pd.Series, reasons: DropReasons) -> None:
     values = revenue.to_numpy(dtype="float64", na_value=np.nan)
     reasons.tag(np.isnan(values), UNPARSEABLE_REVENUE)
     reasons.tag(values <= 0, NON_POSITIVE_REVENUE)
+    reasons.tag(values > max_purchase_usd(), IMPLAUSIBLE_REVENUE)
 
 
 def later_duplicates(frame: pd.DataFrame, key: list[str], cheap_part: pd.DataFrame) -> np.ndarray:

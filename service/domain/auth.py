@@ -1,4 +1,5 @@
-"""Login and bearer tokens: HS256 JWTs with `sub`, `iat`, `exp` (SPEC §2)."""
+"""Login and bearer tokens: HS256 JWTs with `sub`, `iat`, `exp` and a token version `ver`
+(SPEC §2, §3b). Credentials (bound accounts) live in service.domain.credentials."""
 
 from __future__ import annotations
 
@@ -16,16 +17,34 @@ _REQUIRED_CLAIMS = {"require": ["sub", "iat", "exp"]}
 
 
 @dataclass(frozen=True, slots=True)
+class Identity:
+    """What a verified token says: the user and the token version it was issued under."""
+
+    user_id: str
+    version: int
+
+
+class TokenRevoked(Unauthorized):
+    code = "token_revoked"
+
+
+@dataclass(frozen=True, slots=True)
 class TokenService:
     secret: str
     ttl_minutes: int
 
-    def issue(self, user_id: str, now: datetime | None = None) -> str:
+    def expiry(self, issued: datetime) -> datetime:
+        return issued + timedelta(minutes=self.ttl_minutes)
+
+    def issue(self, user_id: str, now: datetime | None = None, version: int = 0) -> str:
         issued = now or datetime.now(UTC)
-        claims = {"sub": user_id, "iat": issued, "exp": issued + timedelta(minutes=self.ttl_minutes)}
+        claims = {"sub": user_id, "iat": issued, "exp": self.expiry(issued), "ver": version}
         return jwt.encode(claims, self.secret, algorithm=ALGORITHM)
 
     def subject(self, token: str) -> str:
+        return self.identity(token).user_id
+
+    def identity(self, token: str) -> Identity:
         """The verified `sub`; only HS256 with our secret, unexpired, with all claims, passes."""
         try:
             claims = jwt.decode(token, self.secret, algorithms=[ALGORITHM], options=_REQUIRED_CLAIMS)
@@ -36,7 +55,11 @@ class TokenService:
         subject = claims["sub"]
         if not isinstance(subject, str) or not subject:
             raise Unauthorized("The token has no subject")
-        return subject
+        # Tokens from before versions existed count as version 0: the first /logout revokes them.
+        version = claims.get("ver", 0)
+        if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+            raise Unauthorized("The token is invalid")
+        return Identity(subject, version)
 
 
 def bearer_token(authorization: str | None) -> str:
@@ -50,34 +73,54 @@ def bearer_token(authorization: str | None) -> str:
     return token
 
 
-async def login(user_id: str) -> User:
-    """The user with this id, created with balance 0 on first login."""
+async def get_or_create_user(user_id: str, secret_hash: str | None = None) -> User:
+    """The user with this id, created with balance 0 (and `secret_hash`) on first login."""
     user = await User.get_or_none(user_id=user_id)
     if user is not None:
         return user
     try:
-        return await User.create(user_id=user_id, balance=0)
+        return await User.create(user_id=user_id, balance=0, secret_hash=secret_hash)
     except IntegrityError:
         # A concurrent first login created it between our read and insert.
         return await User.get(user_id=user_id)
 
 
-def verified_subject(tokens: TokenService, authorization: str | None) -> str:
-    """The user id a bearer header proves, from the token alone (no database read).
+def verified_identity(tokens: TokenService, authorization: str | None) -> Identity:
+    """The user and token version a bearer header proves, from the token alone (no database read).
 
-    The caller must still treat a subject with no user row as 401 (`unknown_user()`), e.g. when
-    the statement that locks or reads the row finds none.
+    The caller must still treat a subject with no user row as 401 (`unknown_user()`) and an old
+    version as 401 (`check_version`), in the statement that locks or reads the row.
     """
-    return tokens.subject(bearer_token(authorization))
+    return tokens.identity(bearer_token(authorization))
 
 
 def unknown_user() -> Unauthorized:
     return Unauthorized("The token's user does not exist")
 
 
+def check_version(identity: Identity, current_version: int) -> None:
+    if identity.version < current_version:
+        raise TokenRevoked("The token was revoked by a logout; log in again")
+
+
 async def authenticate(tokens: TokenService, authorization: str | None) -> User:
     """The user a bearer header proves; one database read (the user row)."""
-    user = await User.get_or_none(user_id=verified_subject(tokens, authorization))
+    identity = verified_identity(tokens, authorization)
+    user = await User.get_or_none(user_id=identity.user_id)
     if user is None:
         raise unknown_user()
+    check_version(identity, user.token_version)
     return user
+
+
+async def logout(identity: Identity) -> None:
+    """Revokes every token issued to this user so far (one conditional UPDATE)."""
+    changed = await User.filter(
+        user_id=identity.user_id, token_version__lte=identity.version
+    ).update(token_version=identity.version + 1)
+    if changed:
+        return
+    user = await User.get_or_none(user_id=identity.user_id)
+    if user is None:
+        raise unknown_user()
+    check_version(identity, user.token_version)

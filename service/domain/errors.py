@@ -8,6 +8,8 @@ class DomainError(Exception):
 
     status = 400
     code = "bad_request"
+    # Seconds the caller should wait before retrying (the transport's Retry-After), if any.
+    retry_after_s: int | None = None
 
     def __init__(self, message: str, details: list[dict] | None = None) -> None:
         super().__init__(message)
@@ -50,3 +52,16 @@ class ValidationFailed(DomainError):
 
 class IdempotencyKeyReused(ValidationFailed):
     code = "idempotency_key_reused"
+
+
+class BalanceLimit(Conflict):
+    code = "balance_limit"
+
+
+class RateLimited(DomainError):
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -39,19 +40,31 @@ def _run_with_db(database_url: str, query: Callable[[], Awaitable[T]]) -> T:
     return asyncio.run(run())
 
 
-async def _unprocessed_purchase_postbacks() -> list[dict[str, Any]]:
+def include_unverified() -> bool:
+    """PIPELINE_INCLUDE_UNVERIFIED=true lets unsigned (development) postbacks feed the pipeline."""
+    return os.environ.get("PIPELINE_INCLUDE_UNVERIFIED", "").strip().lower() in {"1", "true", "yes"}
+
+
+async def _unprocessed_purchase_postbacks(with_unverified: bool) -> list[dict[str, Any]]:
     # The LIKE narrows the scan to candidate rows; the JSON check decides.
-    candidates = (
-        await RawPostback.filter(processed=0, source=POSTBACK_SOURCE, payload__icontains="purchase")
-        .order_by("id")
-        .values("id", "payload")
-    )
+    query = RawPostback.filter(processed=0, source=POSTBACK_SOURCE, payload__icontains="purchase")
+    if not with_unverified:
+        # Only proven postbacks are revenue: an unsigned one could say anything.
+        query = query.filter(verified=True)
+    candidates = await query.order_by("id").values("id", "payload")
     return [row for row in candidates if is_purchase_postback(row["payload"])]
 
 
-def take_batch(database_url: str, work_dir: str | Path) -> list[dict[str, Any]]:
-    """Unprocessed purchase postbacks as {"id", "payload"} rows; their ids are recorded in work_dir."""
-    rows = _run_with_db(database_url, _unprocessed_purchase_postbacks)
+def take_batch(
+    database_url: str, work_dir: str | Path, with_unverified: bool | None = None
+) -> list[dict[str, Any]]:
+    """Unprocessed purchase postbacks as {"id", "payload"} rows; their ids are recorded in work_dir.
+
+    Unverified postbacks are left out unless `with_unverified` (default: the environment's
+    PIPELINE_INCLUDE_UNVERIFIED)."""
+    if with_unverified is None:
+        with_unverified = include_unverified()
+    rows = _run_with_db(database_url, lambda: _unprocessed_purchase_postbacks(with_unverified))
     write_json_atomic(Path(work_dir) / BATCH_FILE, {"postback_ids": [row["id"] for row in rows]})
     return rows
 

@@ -15,8 +15,10 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
+from urllib.parse import parse_qsl
 
 from service.domain.errors import DomainError, Unauthorized, ValidationFailed
+from service.domain.json_depth import MAX_JSON_DEPTH, exceeds_depth
 
 MAX_BODY_BYTES = 64 * 1024
 SIGNATURE_PREFIX = "sha256="
@@ -24,6 +26,8 @@ EVENT_PREFIX = "af_"
 SOURCE = "appsflyer"
 MAX_EVENT_NAME_CHARS = 100
 MAX_USER_ID_CHARS = 255
+REVENUE_FIELDS = ("event_revenue_usd", "event_revenue")
+DEFAULT_MAX_PURCHASE_USD = 10_000.0
 
 # AppsFlyer Push API v2 sends `YYYY-MM-DD HH:MM:SS.sss` (UTC); ISO 8601 with `T` and an offset
 # is accepted too. Anchored so that date-only or compact forms that fromisoformat allows are not.
@@ -172,19 +176,25 @@ def _text_field(payload: dict[str, Any], field: str, max_chars: int) -> str | No
     return value
 
 
-def _check_revenue(payload: dict[str, Any]) -> None:
+class InvalidRevenue(ValidationFailed):
+    code = "invalid_revenue"
+
+
+def _check_revenue(payload: dict[str, Any], max_purchase_usd: float) -> None:
     # Kept as sent (AppsFlyer uses a string); checked so the pipeline never meets garbage.
-    value = payload.get("event_revenue_usd")
-    if value is None or value == "":
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise _invalid("event_revenue_usd", "must be a number or a numeric string")
-    try:
-        amount = float(value)
-    except ValueError:
-        raise _invalid("event_revenue_usd", "must be a number or a numeric string") from None
-    if not math.isfinite(amount):
-        raise _invalid("event_revenue_usd", "must be finite")
+    for field in REVENUE_FIELDS:
+        value = payload.get(field)
+        if value is None or value == "":
+            continue
+        problem = f"must be a finite number from 0 to {max_purchase_usd:g}"
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise InvalidRevenue(f"postback field {field} {problem}", [{"field": field, "problem": problem}])
+        try:
+            amount = float(value)
+        except (ValueError, OverflowError):
+            amount = math.nan
+        if not (math.isfinite(amount) and 0 <= amount <= max_purchase_usd):
+            raise InvalidRevenue(f"postback field {field} {problem}", [{"field": field, "problem": problem}])
 
 
 def _reject_constant(name: str) -> None:
@@ -192,6 +202,8 @@ def _reject_constant(name: str) -> None:
 
 
 def _decode(body: bytes) -> tuple[str, Any]:
+    if exceeds_depth(body):
+        raise _invalid("body", f"must not nest deeper than {MAX_JSON_DEPTH} levels")
     try:
         text = body.decode("utf-8")
         return text, json.loads(text, parse_constant=_reject_constant)
@@ -201,13 +213,31 @@ def _decode(body: bytes) -> tuple[str, Any]:
         raise MalformedJson("the postback body is not valid JSON") from None
 
 
-def parse_postback(body: bytes) -> Postback:
+def parse_postback(body: bytes, max_purchase_usd: float = DEFAULT_MAX_PURCHASE_USD) -> Postback:
     """Validate a raw postback body (400 not JSON; 422 not an object, no event_name, no id)."""
     if len(body) > MAX_BODY_BYTES:
         raise PostbackTooLarge(f"a postback body may be at most {MAX_BODY_BYTES} bytes")
     text, payload = _decode(body)
     if not isinstance(payload, dict):
         raise _invalid("body", "must be a JSON object")
+    return _postback(payload, text, body_sha256(body), max_purchase_usd)
+
+
+def parse_query_postback(
+    query_string: str, max_purchase_usd: float = DEFAULT_MAX_PURCHASE_USD
+) -> Postback:
+    """A postback delivered by GET: the fields are the query parameters (the first of a repeated
+    one), stored as a JSON object; the retry fingerprint is over the raw query string."""
+    raw = query_string.encode("utf-8", "surrogateescape")
+    if len(raw) > MAX_BODY_BYTES:
+        raise PostbackTooLarge(f"a postback query may be at most {MAX_BODY_BYTES} bytes")
+    payload: dict[str, Any] = {}
+    for name, value in parse_qsl(query_string, keep_blank_values=True):
+        payload.setdefault(name, value)
+    return _postback(payload, json.dumps(payload, ensure_ascii=False), body_sha256(raw), max_purchase_usd)
+
+
+def _postback(payload: dict[str, Any], text: str, sha256: str, max_purchase_usd: float) -> Postback:
     event_name = _text_field(payload, "event_name", MAX_EVENT_NAME_CHARS)
     if event_name is None:
         raise _invalid("event_name", "is required")
@@ -222,7 +252,7 @@ def parse_postback(body: bytes) -> Postback:
                 {"field": "appsflyer_id", "problem": "customer_user_id or appsflyer_id is required"},
             ],
         )
-    _check_revenue(payload)
+    _check_revenue(payload, max_purchase_usd)
     raw_time = payload.get("event_time")
     event_time = None
     if raw_time is not None and raw_time != "":
@@ -236,7 +266,7 @@ def parse_postback(body: bytes) -> Postback:
             ) from None
     return Postback(
         text=text,
-        body_sha256=body_sha256(body),
+        body_sha256=sha256,
         payload=payload,
         event_type=event_type_for(event_name),
         user_id=user_id,

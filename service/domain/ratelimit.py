@@ -22,7 +22,11 @@ from typing import Protocol
 
 log = logging.getLogger(__name__)
 
-_PERIODS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600}
+_PERIODS = {
+    "s": 1, "sec": 1, "second": 1, "seconds": 1,
+    "m": 60, "min": 60, "minute": 60, "minutes": 60,
+    "h": 3600, "hour": 3600, "hours": 3600,
+}
 _RATE = re.compile(r"\s*(\d+)\s*/\s*(\d*)\s*([a-z]+)\s*", re.ASCII)
 
 
@@ -33,7 +37,8 @@ class Rate:
 
     @classmethod
     def parse(cls, text: str) -> Rate:
-        """`120/minute`, `5/10s`, `1000/hour` (units s, sec, second, m, min, minute, h, hour)."""
+        """`120/minute`, `5/10s`, `10/15minutes`, `1000/hour` (s, sec, second(s), m, min,
+        minute(s), h, hour(s))."""
         match = _RATE.fullmatch(text.lower())
         if not match or match.group(3) not in _PERIODS:
             raise ValueError(f"rate {text!r} is not like '120/minute' or '5/10s'")
@@ -70,6 +75,9 @@ class RateLimiter(Protocol):
 
     async def hit(self, scope: str, client: str, rate: Rate) -> RateDecision: ...
 
+    async def spent(self, scope: str, client: str, rate: Rate) -> RateDecision | None:
+        """The refusal a further hit would get, without counting one (None while within budget)."""
+
     async def close(self) -> None: ...
 
 
@@ -92,6 +100,13 @@ class InProcessRateLimiter:
         count += 1
         self._windows[key] = (closes_at, count)
         return _decide(rate, count, (closes_at - now) * 1000)
+
+    async def spent(self, scope: str, client: str, rate: Rate) -> RateDecision | None:
+        now = self._clock()
+        closes_at, count = self._windows.get((scope, client), (0.0, 0))
+        if closes_at <= now or count < rate.limit:
+            return None
+        return _decide(rate, count + 1, (closes_at - now) * 1000)
 
     def _make_room(self, now: float) -> None:
         # Bounded memory under many client addresses: drop closed windows, then the oldest.
@@ -144,6 +159,20 @@ class RedisRateLimiter:
             log.exception("rate limiter store unreachable; letting the request through")
             return RateDecision(True, rate.limit, rate.limit, rate.window_s)
         return _decide(rate, int(count), float(ms_left))
+
+    async def spent(self, scope: str, client: str, rate: Rate) -> RateDecision | None:
+        from redis.exceptions import RedisError
+
+        key = self.key(scope, client, rate)
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                count, ms_left = await pipe.get(key).pttl(key).execute()
+        except (RedisError, OSError):
+            log.exception("rate limiter store unreachable; letting the request through")
+            return None
+        if count is None or int(count) < rate.limit or ms_left <= 0:
+            return None
+        return _decide(rate, int(count) + 1, float(ms_left))
 
     async def close(self) -> None:
         await self._redis.aclose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
@@ -96,17 +97,39 @@ async def _read_body(request: Request, limit: int) -> bytes:
 )
 async def postback(request: Request) -> HTTPResponse:
     body = await _read_body(request, postbacks.MAX_BODY_BYTES)
+    max_usd = request.app.ctx.settings.MAX_PURCHASE_USD
+    return await _accept(request, body, lambda: postbacks.parse_postback(body, max_usd))
+
+
+@bp.get("/af/postback")
+@documented(
+    "Receive an AppsFlyer postback delivered by GET (fields in the query string; the HMAC, when "
+    "used, is over the raw query string)",
+    tag="attribution",
+    ok=PostbackResponse,
+    errors=(401, 413, 422),
+)
+async def postback_by_get(request: Request) -> HTTPResponse:
+    query = request.query_string
+    max_usd = request.app.ctx.settings.MAX_PURCHASE_USD
+    signed = query.encode("utf-8", "surrogateescape")
+    return await _accept(request, signed, lambda: postbacks.parse_query_postback(query, max_usd))
+
+
+async def _accept(
+    request: Request, signed: bytes, parse: Callable[[], postbacks.Postback]
+) -> HTTPResponse:
     settings = request.app.ctx.settings
     try:
         proof = postbacks.verify_proof(
-            body,
+            signed,
             signature_header=request.headers.get("x-af-signature"),
             token_header=request.headers.get(settings.AF_PUSH_TOKEN_HEADER),
             af_secret=settings.AF_SECRET,
             push_token=settings.AF_PUSH_TOKEN,
             proof_required=settings.is_production or settings.AF_REQUIRE_PROOF,
         )
-        parsed = postbacks.parse_postback(body)
+        parsed = parse()
     except DomainError as exc:  # the contract's error codes: a bounded label set
         metrics.record_postback(exc.code)
         raise

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from functools import wraps
 from typing import Any
 
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, json
 
-from service.domain import auth
-from service.http.docs import documented
+from service.domain import auth, credentials
+from service.http.docs import BEARER, documented
 from service.http.ratelimit import rate_limited
-from service.http.schemas import LoginRequest, LoginResponse
+from service.http.responses import iso
+from service.http.schemas import LoginRequest, LoginResponse, LogoutResponse
 from service.http.validation import parse_body
 
 Handler = Callable[..., Awaitable[HTTPResponse]]
@@ -31,6 +33,7 @@ def require_user(handler: Handler) -> Handler:
         request.ctx.user = await auth.authenticate(
             request.app.ctx.tokens, request.headers.get("authorization")
         )
+        request.ctx.user_id = request.ctx.user.user_id
         return await handler(request, *args, **kwargs)
 
     return guarded
@@ -39,16 +42,17 @@ def require_user(handler: Handler) -> Handler:
 def require_subject(handler: Handler) -> Handler:
     """Rejects the request with 401 unless it carries a valid token; no database read.
 
-    The token's subject is on `request.ctx.user_id`. The handler's domain call must answer 401
-    itself when no user has that id (the wallet's locking statement does, for one round trip
-    less than `require_user`).
+    The token's identity is on `request.ctx.identity` (its subject also on `request.ctx.user_id`).
+    The handler's domain call must answer 401 itself when no user has that id or the token's
+    version is revoked (the wallet's locking statement does, for one round trip less than
+    `require_user`).
     """
 
     @wraps(handler)
     async def guarded(request: Request, *args: Any, **kwargs: Any) -> HTTPResponse:
-        request.ctx.user_id = auth.verified_subject(
-            request.app.ctx.tokens, request.headers.get("authorization")
-        )
+        identity = auth.verified_identity(request.app.ctx.tokens, request.headers.get("authorization"))
+        request.ctx.identity = identity
+        request.ctx.user_id = identity.user_id
         return await handler(request, *args, **kwargs)
 
     return guarded
@@ -70,14 +74,36 @@ def optional_user(handler: Handler) -> Handler:
 
 @bp.post("/login")
 @documented(
-    "Log in (creates the user on first login) and get a bearer token",
+    "Log in (creates the user on first login; a `secret` binds the account to it) and get a "
+    "bearer token. 401 invalid_credentials / credentials_required; 429 after too many failures.",
     tag="auth",
     body=LoginRequest,
     ok=LoginResponse,
-    errors=(400, 422, 429),
+    errors=(400, 401, 422, 429),
 )
 @rate_limited("login")
 async def login(request: Request) -> HTTPResponse:
     body = parse_body(LoginRequest, request)
-    user = await auth.login(body.userId)
-    return json({"token": request.app.ctx.tokens.issue(user.user_id), "userId": user.user_id})
+    app = request.app
+    failures = credentials.FailureLimit(app.ctx.rate_limiter, app.ctx.rates["login_failures"])
+    user = await credentials.login(
+        body.userId, body.secret, bare_allowed=app.ctx.settings.bare_login_allowed, failures=failures
+    )
+    issued = datetime.now(UTC)
+    tokens = app.ctx.tokens
+    return json({
+        "token": tokens.issue(user.user_id, now=issued, version=user.token_version),
+        "userId": user.user_id,
+        "expiresAt": iso(tokens.expiry(issued)),
+    })
+
+
+@bp.post("/logout")
+@documented(
+    "Revoke every token issued to the caller so far",
+    tag="auth", ok=LogoutResponse, errors=(401,), security=BEARER,
+)
+@require_subject
+async def logout(request: Request) -> HTTPResponse:
+    await auth.logout(request.ctx.identity)
+    return json({"ok": True})

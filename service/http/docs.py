@@ -23,6 +23,7 @@ OPENAPI_VERSION = "3.1.0"
 BEARER = [{"bearer": []}]
 OPTIONAL_BEARER_OR_ADMIN = [{}, {"bearer": []}, {"adminToken": []}]
 ADMIN_TOKEN = [{"adminToken": []}]
+SERVER_KEY = [{"serverKey": []}]
 
 _ERROR_DESCRIPTIONS = {
     400: "Malformed JSON",

@@ -91,8 +91,10 @@ class JsonErrorHandler(ErrorHandler):
 
     def _render(self, request: Request, exception: Exception) -> HTTPResponse:
         if isinstance(exception, DomainError):
+            retry_after = exception.retry_after_s
             return error_response(
-                request, exception.status, exception.code, exception.message, exception.details
+                request, exception.status, exception.code, exception.message, exception.details,
+                headers={"Retry-After": str(retry_after)} if retry_after is not None else None,
             )
         if isinstance(exception, SanicException):
             status = exception.status_code

@@ -9,6 +9,7 @@ from service.domain import admin, events
 from service.domain.errors import Forbidden
 from service.http.auth import optional_user, require_user
 from service.http.docs import BEARER, OPTIONAL_BEARER_OR_ADMIN, documented
+from service.http.ratelimit import rate_limited
 from service.http.idempotency import body_fingerprint, idempotency_key, outcome_response
 from service.http.responses import iso, paged
 from service.http.schemas import (
@@ -32,9 +33,10 @@ def _filter(query: EventFilterQuery) -> events.EventFilter:
 @documented(
     "Record an event (Idempotency-Key supported)",
     tag="events", body=EventRequest, ok=EventCreatedResponse,
-    errors=(400, 401, 409, 413, 422), security=BEARER, idempotent=True,
+    errors=(400, 401, 409, 413, 422, 429), security=BEARER, idempotent=True,
 )
 @require_user
+@rate_limited("wallet", per_user=True)
 async def create_event(request: Request) -> HTTPResponse:
     body = parse_body(EventRequest, request)
     outcome = await events.track_event(

@@ -1,4 +1,5 @@
-"""Per-client-IP rate limits on routes (`/track`, `/login`); counting is service.domain.ratelimit.
+"""Rate limits on routes: per client IP (`/track`, `/login`) or per user (wallet writes, `/event`);
+counting is service.domain.ratelimit.
 
 The client is the socket peer. Behind a reverse proxy set Sanic's own trust settings
 (`SANIC_PROXIES_COUNT=1`, or `SANIC_REAL_IP_HEADER` / `SANIC_FORWARDED_SECRET`); only then does a
@@ -40,6 +41,8 @@ def configured_rates(settings: Settings) -> dict[str, Rate]:
     return {
         "track": Rate.parse(settings.TRACK_RATE_LIMIT),
         "login": Rate.parse(settings.LOGIN_RATE_LIMIT),
+        "wallet": Rate.parse(settings.WALLET_RATE_LIMIT),
+        "login_failures": Rate.parse(settings.LOGIN_FAILURE_LIMIT),
     }
 
 
@@ -66,14 +69,27 @@ def install_rate_limits(app: Sanic, settings: Settings) -> None:
         await app.ctx.rate_limiter.close()
 
 
-def rate_limited(scope: str) -> Callable[[Handler], Handler]:
-    """Answer 429 with Retry-After once the client's budget for `scope` is spent."""
+def _client_ip(request: Request) -> str:
+    return request.client_ip
+
+
+def _caller(request: Request) -> str:
+    # Set by the auth guards (service.http.auth), which must run before this limit.
+    return request.ctx.user_id
+
+
+def rate_limited(scope: str, per_user: bool = False) -> Callable[[Handler], Handler]:
+    """Answer 429 with Retry-After once the client's budget for `scope` is spent.
+
+    The client is the peer IP, or with `per_user` the authenticated caller (place it below an
+    auth guard)."""
+    client_of = _caller if per_user else _client_ip
 
     def decorate(handler: Handler) -> Handler:
         @wraps(handler)
         async def limited(request: Request, *args: Any, **kwargs: Any) -> HTTPResponse:
             app = request.app
-            decision = await app.ctx.rate_limiter.hit(scope, request.client_ip, app.ctx.rates[scope])
+            decision = await app.ctx.rate_limiter.hit(scope, client_of(request), app.ctx.rates[scope])
             if not decision.allowed:
                 return error_response(
                     request,

@@ -21,6 +21,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from service.domain.json_depth import MAX_JSON_DEPTH, exceeds_depth
+
 MAX_FUTURE_SKEW = timedelta(hours=24)
 
 
@@ -72,6 +74,8 @@ class QueryModel(BaseModel):
 
 class LoginRequest(StrictBody):
     userId: UserId
+    # A random device key the game keeps (keychain); binds the account on first use (SPEC §3b).
+    secret: str | None = Field(default=None, min_length=16, max_length=256)
 
 
 class AmountRequest(StrictBody):
@@ -88,6 +92,10 @@ class EventRequest(StrictBody):
     @classmethod
     def _meta_is_json(cls, value: str | None) -> str | None:
         if value is not None:
+            if exceeds_depth(value):
+                raise PydanticCustomError(
+                    "invalid_meta", "meta must not nest deeper than {limit} levels", {"limit": MAX_JSON_DEPTH}
+                )
             try:
                 json.loads(value)
             except ValueError:
@@ -144,6 +152,15 @@ class ErrorResponse(BaseModel):
 class LoginResponse(BaseModel):
     token: str
     userId: str
+    expiresAt: datetime
+
+
+class LogoutResponse(BaseModel):
+    ok: Literal[True]
+
+
+class ServerAmountRequest(AmountRequest):
+    userId: UserId
 
 
 class DatabaseHealth(BaseModel):

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 from sanic import Request
 
 from service.domain.errors import ValidationFailed
+from service.domain.json_depth import MAX_JSON_DEPTH, exceeds_depth
 from service.http.errors import MalformedJson
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -37,7 +38,18 @@ def validation_failure(exc: ValidationError) -> ValidationFailed:
     return ValidationFailed(f"Invalid request: {names}", details)
 
 
+class TooDeep(ValidationFailed):
+    code = "json_too_deep"
+
+
+def too_deep(field: str) -> TooDeep:
+    problem = f"must not nest deeper than {MAX_JSON_DEPTH} levels"
+    return TooDeep(f"{field} {problem}", [{"field": field, "problem": problem}])
+
+
 def parse_body(model: type[ModelT], request: Request) -> ModelT:
+    if exceeds_depth(request.body or b""):
+        raise too_deep("body")
     try:
         return model.model_validate_json(request.body or b"")
     except ValidationError as exc:

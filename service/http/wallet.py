@@ -8,6 +8,7 @@ from sanic.response import HTTPResponse, json
 from service.domain import wallet
 from service.http.auth import require_subject
 from service.http.docs import BEARER, documented
+from service.http.ratelimit import rate_limited
 from service.http.idempotency import body_fingerprint, idempotency_key, outcome_response
 from service.http.responses import iso, paged
 from service.http.schemas import (
@@ -20,36 +21,47 @@ from service.http.schemas import (
 from service.http.validation import parse_body, parse_query
 
 bp = Blueprint("wallet")
-_CHANGE_ERRORS = (400, 401, 409, 413, 422)
+_CHANGE_ERRORS = (400, 401, 409, 413, 422, 429)
 
 
 @bp.get("/balance")
 @documented("The caller's balance", tag="wallet", ok=BalanceResponse, errors=(401,), security=BEARER)
 @require_subject
 async def balance(request: Request) -> HTTPResponse:
-    user_id = request.ctx.user_id
-    return json({"userId": user_id, "balance": await wallet.balance_of(user_id)})
+    identity = request.ctx.identity
+    return json({"userId": identity.user_id, "balance": await wallet.balance_of(identity)})
 
 
-async def _change(request: Request, sign: int) -> HTTPResponse:
-    body = parse_body(AmountRequest, request)
+async def change_response(
+    request: Request, body: AmountRequest, user_id: str, endpoint: str, sign: int, limits: wallet.Limits
+) -> HTTPResponse:
+    # `endpoint` is the route's own name, never request.path: /earn and /earn/ are one scope.
     key = idempotency_key(request)
     change = wallet.BalanceChange(sign * body.amount, body.reason, key, request.ctx.request_id)
     outcome = await wallet.change_balance(
-        request.app.ctx.idempotency, request.ctx.user_id, change, request.path, body_fingerprint(body)
+        request.app.ctx.idempotency, user_id, change, endpoint, body_fingerprint(body), limits
     )
     return outcome_response(outcome)
 
 
+async def _change(request: Request, endpoint: str, sign: int) -> HTTPResponse:
+    body = parse_body(AmountRequest, request)
+    ctx = request.app.ctx
+    rule = ctx.catalogue.client_rule(body.reason, body.amount) if sign > 0 else None
+    limits = wallet.Limits(request.ctx.identity, ctx.settings.MAX_BALANCE, rule)
+    return await change_response(request, body, request.ctx.user_id, endpoint, sign, limits)
+
+
 @bp.post("/earn")
 @documented(
-    "Add currency (Idempotency-Key supported)",
+    "Add currency for a catalogue reason within its limits (Idempotency-Key supported)",
     tag="wallet", body=AmountRequest, ok=BalanceChangeResponse, errors=_CHANGE_ERRORS, security=BEARER,
     idempotent=True,
 )
 @require_subject
+@rate_limited("wallet", per_user=True)
 async def earn(request: Request) -> HTTPResponse:
-    return await _change(request, +1)
+    return await _change(request, "/earn", +1)
 
 
 @bp.post("/spend")
@@ -59,8 +71,9 @@ async def earn(request: Request) -> HTTPResponse:
     idempotent=True,
 )
 @require_subject
+@rate_limited("wallet", per_user=True)
 async def spend(request: Request) -> HTTPResponse:
-    return await _change(request, -1)
+    return await _change(request, "/spend", -1)
 
 
 @bp.get("/ledger")
@@ -71,7 +84,7 @@ async def spend(request: Request) -> HTTPResponse:
 @require_subject
 async def ledger(request: Request) -> HTTPResponse:
     page_query = parse_query(PageQuery, request)
-    page = await wallet.ledger_page(request.ctx.user_id, page_query.limit, page_query.offset)
+    page = await wallet.ledger_page(request.ctx.identity, page_query.limit, page_query.offset)
     entries = [
         {
             "id": e.id,

@@ -169,13 +169,16 @@ def _wait_for_dag(server: AirflowServer, username: str, password: str) -> None:
     raise RuntimeError(f"airflow standalone did not serve revenue_pipeline in time:\n{server.log()}")
 
 
-async def insert_postbacks(database_url: str, payloads: list[dict]) -> list[int]:
-    """Rows as POST /af/postback stores them: source appsflyer, raw JSON text, unprocessed."""
+async def insert_postbacks(database_url: str, payloads: list[dict], verified: bool = True) -> list[int]:
+    """Rows as POST /af/postback stores them: source appsflyer, raw JSON text, unprocessed;
+    `verified` as for a signed postback unless told otherwise."""
     async with TortoiseContext() as ctx:
         await ctx.init(config=tortoise_config(database_url, pool_max=1))
         now = datetime.now(timezone.utc)
         rows = [
-            await RawPostback.create(source="appsflyer", payload=json.dumps(p), signature=None, ts_utc=now)
+            await RawPostback.create(
+                source="appsflyer", payload=json.dumps(p), signature=None, ts_utc=now, verified=verified
+            )
             for p in payloads
         ]
         return [row.id for row in rows]

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from service.config import Settings
-from tests.conftest import service_env
+from tests.conftest import production_env, service_env
 
 
 @pytest.fixture
@@ -22,4 +22,5 @@ def settings_overrides() -> dict[str, Any]:
 def settings(db_url: str, settings_overrides: dict[str, Any]) -> Settings:
     if settings_overrides.get("ENVIRONMENT") == "production" and db_url.startswith("sqlite"):
         pytest.skip("production refuses SQLite; its refusal is tested in test_production_refusals")
-    return Settings(_env_file=None, **{**service_env(db_url), **settings_overrides})
+    production = production_env() if settings_overrides.get("ENVIRONMENT") == "production" else {}
+    return Settings(_env_file=None, **{**service_env(db_url), **production, **settings_overrides})

@@ -43,6 +43,12 @@ def serve(tmp_path, env: dict[str, str], *args: str) -> subprocess.CompletedProc
         ({"ALLOWED_ORIGINS": "*"}, "ALLOWED_ORIGINS"),
         ({"ALLOWED_ORIGINS": "https://game.example, *"}, "ALLOWED_ORIGINS"),
         ({"DATABASE_URL": "sqlite:///data/app.db"}, "DATABASE_URL"),
+        ({"DATABASE_URL": "SQLITE:///data/app.db"}, "DATABASE_URL"),
+        ({"JWT_SECRET": " " * 40}, "JWT_SECRET"),
+        ({"SERVER_KEY": ""}, "SERVER_KEY"),
+        ({"AUTH_ALLOW_BARE_LOGIN": "true"}, "AUTH_ALLOW_BARE_LOGIN"),
+        ({"ECONOMY_FILE": ""}, "ECONOMY_FILE"),
+        ({"ENVIRONMENT": "prod"}, "ENVIRONMENT"),
     ],
     ids=lambda value: "-".join(f"{k}={v[:12]}" for k, v in value.items()) if isinstance(value, dict) else value,
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import TEST_AF_SECRET
+from tests.conftest import TEST_AF_SECRET, production_env
 from tools.appsflyer_simulator import main as simulate
 
 pytestmark = pytest.mark.slow
@@ -24,7 +24,7 @@ def test_all_cases_pass_against_a_development_server(live_server, db_url, capsys
 def test_production_expectations(live_server, db_url, capsys):
     if db_url.startswith("sqlite"):
         pytest.skip("production refuses SQLite")
-    server = live_server(db_url, env={"ENVIRONMENT": "production", "WEB_WORKERS": "1"})
+    server = live_server(db_url, env={**production_env(), "WEB_WORKERS": "1"})
     assert simulate(["--url", server.base_url, "--secret", TEST_AF_SECRET, "--production"]) == 0
     # Expecting development behaviour from a production server is reported, not hidden.
     assert simulate(["--url", server.base_url, "--secret", TEST_AF_SECRET]) == 1

@@ -53,17 +53,20 @@ def test_invalid_idempotency_keys(header):
         parse_key(header)
 
 
+UNCAPPED = wallet.Limits(None, max_balance=10**12)
+
+
 async def _user(user_id: str) -> User:
-    return await auth.login(user_id)
+    return await auth.get_or_create_user(user_id)
 
 
 async def test_concurrent_changes_in_one_process_keep_the_invariant(orm):
     user = await _user("domain_racer")
     earn = wallet.BalanceChange(3, "race")
-    await asyncio.gather(*(wallet.change_balance(STORE, user.user_id, earn, "/earn", "fp") for _ in range(100)))
+    await asyncio.gather(*(wallet.change_balance(STORE, user.user_id, earn, "/earn", "fp", UNCAPPED) for _ in range(100)))
     spend = wallet.BalanceChange(-7, "race")
     results = await asyncio.gather(
-        *(wallet.change_balance(STORE, user.user_id, spend, "/spend", "fp") for _ in range(60)),
+        *(wallet.change_balance(STORE, user.user_id, spend, "/spend", "fp", UNCAPPED) for _ in range(60)),
         return_exceptions=True,
     )
     refused = [r for r in results if isinstance(r, InsufficientFunds)]
@@ -74,7 +77,7 @@ async def test_concurrent_changes_in_one_process_keep_the_invariant(orm):
 
 
 async def test_concurrent_first_logins_create_one_user(orm):
-    users = await asyncio.gather(*(auth.login("twin") for _ in range(10)))
+    users = await asyncio.gather(*(auth.get_or_create_user("twin") for _ in range(10)))
     assert len({u.id for u in users}) == 1
     assert await User.filter(user_id="twin").count() == 1
 

@@ -10,7 +10,7 @@ from sanic import Sanic
 
 from service.app import create_app
 from service.config import Settings
-from tests.conftest import asgi_client, service_env
+from tests.conftest import asgi_client, production_env, service_env
 
 
 async def test_malformed_json_is_400(client):
@@ -72,7 +72,7 @@ async def test_unexpected_exception_is_a_json_500(app, client):
 async def test_production_adds_hsts(db_url):
     settings = Settings(
         _env_file=None,
-        **{**service_env(db_url), "ENVIRONMENT": "production", "AF_SECRET": "x" * 40,
+        **{**service_env(db_url), **production_env(), "AF_SECRET": "af-" + "x" * 40,
            "DATABASE_URL": "postgresql://u@127.0.0.1:1/none"},
     )
     Sanic.test_mode = True

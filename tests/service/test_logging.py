@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from service.logs import JsonFormatter, RequestIdFilter, request_id_var
-from tests.conftest import service_env
+from tests.conftest import production_env, service_env
 
 
 def _capture(formatter: logging.Formatter) -> tuple[logging.Logger, io.StringIO]:
@@ -43,7 +43,7 @@ def test_production_server_logs_json_with_request_id(live_server, migrated_datab
     url = migrated_databases["postgres"]
     if url is None:
         pytest.skip("LOUD SKIP: production mode needs PostgreSQL, which is unreachable")
-    env = {**service_env(url), "ENVIRONMENT": "production", "AF_SECRET": "a-real-appsflyer-secret"}
+    env = {**service_env(url), **production_env(), "AF_SECRET": "a-real-appsflyer-secret"}
     server = live_server(url, env=env)
     response = httpx.get(f"{server.base_url}/nope", headers={"X-Request-ID": "trace-json-1"})
     assert response.status_code == 404

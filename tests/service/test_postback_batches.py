@@ -42,3 +42,12 @@ def test_a_run_without_a_recorded_batch_marks_nothing(db_url, tmp_path):
     ids = asyncio.run(insert_postbacks(db_url, [PURCHASE]))
     assert postback_batches.commit_batch(db_url, tmp_path) == 0
     assert asyncio.run(processed_flags(db_url)) == {ids[0]: 0}
+
+
+def test_unverified_postbacks_stay_out_unless_configured(db_url, tmp_path):
+    [signed] = asyncio.run(insert_postbacks(db_url, [PURCHASE]))
+    [unsigned] = asyncio.run(insert_postbacks(db_url, [LEGACY_PURCHASE], verified=False))
+    taken = postback_batches.take_batch(db_url, tmp_path / "default", with_unverified=False)
+    assert [row["id"] for row in taken] == [signed]
+    everything = postback_batches.take_batch(db_url, tmp_path / "all", with_unverified=True)
+    assert [row["id"] for row in everything] == [signed, unsigned]
