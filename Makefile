@@ -53,15 +53,18 @@ lock:
 clean:
 	rm -rf $(VENV) .pytest_cache tools/npm/node_modules
 
-# promtool (from Debian's prometheus package) checks deploy/prometheus/alerts.yml in the tests;
-# installed only when missing. Without it those tests skip locally and fail under CI=true.
-.PHONY: promtool
-test: promtool
-promtool:
-	@command -v promtool >/dev/null 2>&1 || { \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-	  apt-get install -y -qq --no-install-recommends prometheus >/dev/null; } || \
-	  echo "warning: could not install promtool (needs root and apt)"
+# Debian packages the tests use, as command:package, installed only when missing: promtool
+# checks deploy/prometheus/alerts.yml, headless chromium renders report.html and /docs, node and
+# npm run newman. Without them those tests skip locally and fail under CI=true.
+TEST_TOOLS := promtool:prometheus chromium:chromium node:nodejs npm:npm
+.PHONY: test-tools
+test: test-tools
+test-tools:
+	@missing=""; for pair in $(TEST_TOOLS); do \
+	  command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; done; \
+	[ -z "$$missing" ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y -qq --no-install-recommends $$missing >/dev/null; } || \
+	  echo "warning: could not install$$missing (needs root and apt)"
 
 # Load benchmark of the wallet API against the hand-written yardstick (needs wrk + PostgreSQL).
 .PHONY: bench
@@ -92,28 +95,16 @@ airflow: install
 postman: install
 	$(PY) tools/make_postman.py
 
-# Node (Debian's nodejs + npm) and the npm packages pinned in tools/npm/package-lock.json:
-# newman (the collection test) and swagger-ui-dist + redoc (the docs assets' source). Chromium
-# (Debian's) renders /docs in the tests. Each is installed only when missing, like promtool;
-# without them those tests skip locally and fail under CI=true.
+# The npm packages pinned in tools/npm/package-lock.json: newman (the collection test) and
+# swagger-ui-dist + redoc (the docs assets' source); `npm ci` only when the lock changed.
 NPM_DIR := tools/npm
 NPM_STAMP := $(NPM_DIR)/node_modules/.package-lock.json
-.PHONY: node npm-packages chromium docs-assets newman
-test: npm-packages chromium
-node:
-	@command -v npm >/dev/null 2>&1 || { \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-	  apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null; } || \
-	  echo "warning: could not install node and npm (needs root and apt)"
+.PHONY: npm-packages docs-assets newman
+test: npm-packages
 $(NPM_STAMP): $(NPM_DIR)/package.json $(NPM_DIR)/package-lock.json
 	cd $(NPM_DIR) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
-npm-packages: node
+npm-packages: test-tools
 	@$(MAKE) --no-print-directory $(NPM_STAMP) || echo "warning: npm ci in $(NPM_DIR) failed"
-chromium:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-	  apt-get install -y -qq --no-install-recommends chromium >/dev/null; } || \
-	  echo "warning: could not install chromium (needs root and apt)"
 
 # Re-vendor Swagger UI and ReDoc into service/http/static/vendor after changing their pins.
 docs-assets: npm-packages install

@@ -29,15 +29,30 @@ class RunPipelineRequest(StrictBody):
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"date": "2025-11-10", "wait": False}]})
 
-    date: ReportDate | None = Field(default=None, description="D-1 to report on; default: the DAG's (SPEC §6)")
-    wait: bool = Field(default=False, description="answer 200 when the run is done instead of 202 at once")
+    date: ReportDate | None = Field(
+        default=None, description="D-1 to report on; default: the latest day costs_daily.csv covers (SPEC §6)"
+    )
+    wait: bool = Field(
+        default=False,
+        description="answer 200 when the run is done (up to PIPELINE_WAIT_SECONDS, then 202) instead of 202 at once",
+    )
 
 
-class RunPipelineAccepted(BaseModel):
+class ReportDateFields(BaseModel):
+    reportDate: str | None = Field(
+        description="D-1 the run reports on; null until a run without a date has read costs_daily.csv"
+    )
+    reportDateReason: Literal["given", "data_interval", "latest_cost_date"] = Field(
+        description="given (the request's date), data_interval (a scheduled run) or latest_cost_date"
+    )
+    reportDateWhy: str = Field(description="the reason in words")
+
+
+class RunPipelineAccepted(ReportDateFields):
     """The run was started; follow it with GET /pipeline-runs/{runId}."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [
-        {"ok": True, "runId": EXAMPLE_RUN_ID, "state": "running", "mode": "embedded"}
+        {"ok": True, "runId": EXAMPLE_RUN_ID, "state": "running", "mode": "embedded", "reportDate": "2025-11-10", "reportDateReason": "given", "reportDateWhy": "the date given to the run"}
     ]})
 
     ok: bool = Field(description="true unless a waited-for run failed")
@@ -50,7 +65,7 @@ class RunPipelineFinished(RunPipelineAccepted):
     """The finished run (`wait` true)."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
-        "ok": True, "runId": EXAMPLE_RUN_ID, "state": "success", "mode": "embedded",
+        "ok": True, "runId": EXAMPLE_RUN_ID, "state": "success", "mode": "embedded", "reportDate": "2025-11-10", "reportDateReason": "given", "reportDateWhy": "the date given to the run",
         "returncode": 0, "stdout": "reports for 2025-11-10 written to reports/", "stderr": "",
     }]})
 
@@ -59,14 +74,14 @@ class RunPipelineFinished(RunPipelineAccepted):
     stderr: str = Field(description="Why it failed (empty on success)")
 
 
-class PipelineRunResponse(BaseModel):
+class PipelineRunResponse(ReportDateFields):
     """A pipeline run and, once published, its reports."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "runId": EXAMPLE_RUN_ID, "state": "success", "mode": "embedded",
         "startedAt": EXAMPLE_STARTED, "endedAt": "2025-11-12T10:30:20+00:00",
         "reports": {"roas_d1.json": "reports/roas_d1.json", "report.html": "reports/report.html"},
-        "error": None,
+        "error": None, "reportDate": "2025-11-10", "reportDateReason": "given", "reportDateWhy": "the date given to the run",
     }]})
 
     runId: str = Field(description="The run's id")
@@ -75,4 +90,4 @@ class PipelineRunResponse(BaseModel):
     startedAt: str = Field(description="Start time (ISO 8601 UTC)")
     endedAt: str | None = Field(description="End time; null while running")
     reports: dict[str, str] = Field(description="report file name -> path, once published")
-    error: str | None = Field(description="Why the run failed (file and column for a data error)")
+    error: str | None = Field(description="why the run failed: a data error names the task, file and line")
