@@ -16,7 +16,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from service.domain.errors import DomainError, Forbidden, ValidationFailed
+from service.domain.errors import Forbidden, RateLimited, ValidationFailed
 
 MAX_EARN_AMOUNT = 100_000
 
@@ -33,13 +33,11 @@ class AmountOverLimit(ValidationFailed):
     code = "amount_over_limit"
 
 
-class EarnLimitReached(DomainError):
-    status = 429
+class EarnLimitReached(RateLimited):
     code = "earn_limit_reached"
 
     def __init__(self, message: str, retry_after_s: int) -> None:
-        super().__init__(message, [{"field": "reason", "problem": message}])
-        self.retry_after_s = retry_after_s
+        super().__init__(message, retry_after_s, [{"field": "reason", "problem": message}])
 
 
 class EarnRule(BaseModel):

@@ -1,39 +1,52 @@
-"""Domain failures. The transport maps each to an HTTP status and the SPEC §0 error envelope."""
+"""Domain failures: a contract `code` (snake_case), a message and optional field details.
+
+They name what went wrong, never how a transport reports it: service.http.errors maps each
+class to its HTTP status in one table.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class DomainError(Exception):
-    """A rule said no. `code` is part of the API contract (snake_case)."""
+    """A rule said no."""
 
-    status = 400
     code = "bad_request"
-    # Seconds the caller should wait before retrying (the transport's Retry-After), if any.
-    retry_after_s: int | None = None
 
-    def __init__(self, message: str, details: list[dict] | None = None) -> None:
+    def __init__(
+        self, message: str, details: list[dict[str, Any]] | None = None, retry_after_s: int | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.details = details
+        # Seconds after which a retry may succeed, when the rule knows.
+        self.retry_after_s = retry_after_s
+
+
+class MalformedJson(DomainError):
+    code = "malformed_json"
+
+
+class PayloadTooLarge(DomainError):
+    """For bodies over a route's own limit, tighter than the server's (e.g. postbacks, 64 KiB)."""
+
+    code = "payload_too_large"
 
 
 class Unauthorized(DomainError):
-    status = 401
     code = "unauthorized"
 
 
 class Forbidden(DomainError):
-    status = 403
     code = "forbidden"
 
 
 class NotFound(DomainError):
-    status = 404
     code = "not_found"
 
 
 class Conflict(DomainError):
-    status = 409
     code = "conflict"
 
 
@@ -46,7 +59,6 @@ class IdempotencyConflict(Conflict):
 
 
 class ValidationFailed(DomainError):
-    status = 422
     code = "validation_error"
 
 
@@ -59,9 +71,13 @@ class BalanceLimit(Conflict):
 
 
 class RateLimited(DomainError):
-    status = 429
     code = "rate_limited"
 
-    def __init__(self, message: str, retry_after_s: int) -> None:
-        super().__init__(message)
-        self.retry_after_s = retry_after_s
+    def __init__(self, message: str, retry_after_s: int, details: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message, details, retry_after_s)
+
+
+class Unavailable(DomainError):
+    """Something we depend on (not the database, which the transport detects itself) failed us."""
+
+    code = "service_unavailable"

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.functions import Count, Max, Min
 from tortoise.queryset import QuerySet
 
-from service.domain.idempotency import IdempotencyStore, Outcome, Scope
+from service.domain.idempotency import IdempotencyStore, Scope
 from service.models import Event
 
 
@@ -28,6 +29,12 @@ class EventFilter:
         if self.end_time is not None:
             query = query.filter(ts_utc__lte=self.end_time)
         return query
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecorded:
+    event_id: int
+    replayed: bool  # answered from the Idempotency-Key store; nothing was recorded this time
 
 
 async def record_event(
@@ -50,15 +57,16 @@ async def track_event(
     ts: datetime | None,
     idempotency_key: str | None,
     body_fingerprint: str,
-) -> Outcome:
-    """Records a client event once (per Idempotency-Key, when one is given): `{"ok", "eventId"}`."""
+) -> EventRecorded:
+    """Records a client event once (per Idempotency-Key, when one is given)."""
 
-    async def operation(conn: BaseDBAsyncClient) -> Outcome:
-        event = await record_event(user_id, event_type, meta, ts, conn)
-        return Outcome(200, {"ok": True, "eventId": event.id})
+    async def operation(conn: BaseDBAsyncClient) -> dict[str, Any]:
+        # The stored result keeps the key earlier releases stored (in `{"ok", "eventId"}`).
+        return {"eventId": (await record_event(user_id, event_type, meta, ts, conn)).id}
 
     scope = Scope(user_id, "/event", idempotency_key) if idempotency_key else None
-    return await store.run(scope, body_fingerprint, operation)
+    outcome = await store.run(scope, body_fingerprint, operation)
+    return EventRecorded(int(outcome.result["eventId"]), outcome.replayed)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,9 +1,9 @@
 """Idempotency-Key handling (SPEC §3), after the IETF Idempotency-Key draft.
 
-A key is claimed by inserting its row (unique on user, endpoint, key) with no status: that row
-is the "in flight" marker, committed on its own so concurrent requests see it at once. The side
-effect then runs in one transaction that also writes the stored status and body into the row,
-so a stored response exists exactly when the side effect happened. If the operation fails the
+A key is claimed by inserting its row (unique on user, endpoint, key) marked "in flight",
+committed on its own so concurrent requests see it at once. The side effect then runs in one
+transaction that also stores its result in the row, so a stored result exists exactly when the
+side effect happened. If the operation fails the
 claim is released and a retry runs it again. Rows expire after the TTL and are purged.
 """
 
@@ -32,14 +32,21 @@ _PRINTABLE_ASCII = re.compile(r"[\x20-\x7e]{1,255}")
 _QUOTED_STRING = re.compile(r'"((?:[\x20\x21\x23-\x5b\x5d-\x7e]|\\["\\])*)"')
 
 
+# The row's `status_code` column is its completion mark (NULL: in flight). Releases before the
+# domain/transport split stored the HTTP status there and replay it; every stored result was a
+# success, so writing that same value keeps rows readable by either release during a rollout.
+_COMPLETED = 200
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    status: int
-    body: dict[str, Any]
+    """What the side effect returned (JSON-serialisable), and whether this is a stored replay."""
+
+    result: dict[str, Any]
     replayed: bool = False
 
 
-Operation = Callable[[BaseDBAsyncClient], Awaitable[Outcome]]
+Operation = Callable[[BaseDBAsyncClient], Awaitable[dict[str, Any]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,16 +95,16 @@ class IdempotencyStore:
         """Runs `operation` in one transaction, at most once per scope within the TTL."""
         if scope is None:
             async with in_transaction() as conn:
-                return await operation(conn)
+                return Outcome(await operation(conn))
         claim = await self._claim(scope, body_fingerprint)
         if isinstance(claim, Outcome):
             metrics.record_idempotent_replay(scope.endpoint)
             return claim
         try:
             async with in_transaction() as conn:
-                outcome = await operation(conn)
+                result = await operation(conn)
                 stored = await claim.rows().using_db(conn).update(
-                    status_code=outcome.status, response_data=json.dumps(outcome.body)
+                    status_code=_COMPLETED, response_data=json.dumps(result)
                 )
                 if stored != 1:
                     # Our claim outlived its lease and another request took it over: undo ours.
@@ -105,7 +112,7 @@ class IdempotencyStore:
         except BaseException:
             await claim.rows().delete()
             raise
-        return outcome
+        return Outcome(result)
 
     async def _claim(self, scope: Scope, body_fingerprint: str) -> Claim | Outcome:
         """Our new in-flight claim, or the stored outcome to replay."""
@@ -134,7 +141,7 @@ class IdempotencyStore:
                     "This Idempotency-Key was already used with a different request body"
                 )
             if existing.status_code is not None:
-                return Outcome(existing.status_code, json.loads(existing.response_data), True)
+                return Outcome(json.loads(existing.response_data), replayed=True)
             if existing.created_at <= now - IN_FLIGHT_LEASE:
                 stale = Claim(existing.id, existing.created_at)
                 if await stale.rows().update(created_at=now) == 1:

@@ -15,7 +15,7 @@ from pathlib import Path
 from service.config import Settings
 from service.domain import embedded_pipeline
 from service.domain.airflow_api import AirflowApiError, AirflowClient
-from service.domain.errors import Conflict, DomainError, NotFound
+from service.domain.errors import Conflict, NotFound, Unavailable
 from service.domain.pipeline_run_store import (
     PipelineRun,
     PipelineRunNotFound,
@@ -36,10 +36,9 @@ class PipelineBusy(Conflict):
     code = "pipeline_busy"
 
 
-class PipelineUnavailable(DomainError):
+class PipelineUnavailable(Unavailable):
     """Airflow could not take or report the run."""
 
-    status = 503
     code = "airflow_unavailable"
 
 

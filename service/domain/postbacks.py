@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import parse_qsl
 
-from service.domain.errors import DomainError, Unauthorized, ValidationFailed
+from service.domain.errors import MalformedJson, PayloadTooLarge, Unauthorized, ValidationFailed
 from service.domain.json_depth import MAX_JSON_DEPTH, exceeds_depth
 
 MAX_BODY_BYTES = 64 * 1024
@@ -48,16 +48,6 @@ class InvalidPushToken(Unauthorized):
 
 class ProofRequired(Unauthorized):
     code = "signature_required"
-
-
-class MalformedJson(DomainError):
-    status = 400
-    code = "malformed_json"
-
-
-class PostbackTooLarge(DomainError):
-    status = 413
-    code = "payload_too_large"
 
 
 ProofMethod = Literal["hmac", "push_token"]
@@ -216,7 +206,7 @@ def _decode(body: bytes) -> tuple[str, Any]:
 def parse_postback(body: bytes, max_purchase_usd: float = DEFAULT_MAX_PURCHASE_USD) -> Postback:
     """Validate a raw postback body (400 not JSON; 422 not an object, no event_name, no id)."""
     if len(body) > MAX_BODY_BYTES:
-        raise PostbackTooLarge(f"a postback body may be at most {MAX_BODY_BYTES} bytes")
+        raise PayloadTooLarge(f"a postback body may be at most {MAX_BODY_BYTES} bytes")
     text, payload = _decode(body)
     if not isinstance(payload, dict):
         raise _invalid("body", "must be a JSON object")
@@ -230,7 +220,7 @@ def parse_query_postback(
     one), stored as a JSON object; the retry fingerprint is over the raw query string."""
     raw = query_string.encode("utf-8", "surrogateescape")
     if len(raw) > MAX_BODY_BYTES:
-        raise PostbackTooLarge(f"a postback query may be at most {MAX_BODY_BYTES} bytes")
+        raise PayloadTooLarge(f"a postback query may be at most {MAX_BODY_BYTES} bytes")
     payload: dict[str, Any] = {}
     for name, value in parse_qsl(query_string, keep_blank_values=True):
         payload.setdefault(name, value)

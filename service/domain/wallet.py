@@ -18,7 +18,7 @@ from service import metrics
 from service.domain.auth import Identity, check_version, unknown_user
 from service.domain.economy import EarnLimitReached, EarnRule, Usage, check_usage, day_start
 from service.domain.errors import BalanceLimit, InsufficientFunds, NotFound
-from service.domain.idempotency import IdempotencyStore, Outcome, Scope
+from service.domain.idempotency import IdempotencyStore, Scope
 from service.models import User, WalletLedger
 
 # The hot statements are written out once and sent as raw SQL through Tortoise's own connection
@@ -243,6 +243,12 @@ def unknown_target_user() -> NotFound:
     return NotFound("No user has this userId", [{"field": "userId", "problem": "no such user"}])
 
 
+@dataclass(frozen=True, slots=True)
+class BalanceChanged:
+    balance: int
+    replayed: bool  # answered from the Idempotency-Key store; nothing was changed this time
+
+
 async def change_balance(
     store: IdempotencyStore,
     user_id: str,
@@ -250,20 +256,20 @@ async def change_balance(
     endpoint: str,
     body_fingerprint: str,
     limits: Limits,
-) -> Outcome:
-    """Applies `change` once (per Idempotency-Key, when one is given): `{"ok", "balance"}`.
+) -> BalanceChanged:
+    """Applies `change` once (per Idempotency-Key, when one is given); returns the new balance.
 
-    A server grant (`limits.identity` None) answers 404 for an unknown user; a client's token
-    answers 401.
+    A server grant (`limits.identity` None) raises NotFound for an unknown user; a client's
+    token raises Unauthorized.
     """
     missing = unknown_target_user() if limits.identity is None else None
 
-    async def operation(conn: BaseDBAsyncClient) -> Outcome:
-        balance = await apply_change(conn, user_id, change, limits, missing)
-        return Outcome(200, {"ok": True, "balance": balance})
+    async def operation(conn: BaseDBAsyncClient) -> dict[str, Any]:
+        # The stored result keeps the key earlier releases stored (in `{"ok", "balance"}`).
+        return {"balance": await apply_change(conn, user_id, change, limits, missing)}
 
     scope = Scope(user_id, endpoint, change.idempotency_key) if change.idempotency_key else None
     outcome = await store.run(scope, body_fingerprint, operation)
     if not outcome.replayed:
         metrics.record_wallet_write("earn" if change.delta > 0 else "spend")
-    return outcome
+    return BalanceChanged(int(outcome.result["balance"]), outcome.replayed)

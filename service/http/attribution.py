@@ -6,13 +6,13 @@ import logging
 from collections.abc import Callable
 
 from sanic import Blueprint, Request
-from sanic.response import HTTPResponse, json
+from sanic.response import HTTPResponse
 from sanic_ext import openapi
 from sanic_ext.extensions.openapi.definitions import Parameter
 
 from service import metrics
 from service.domain import deeplinks, postbacks
-from service.domain.errors import DomainError
+from service.domain.errors import DomainError, PayloadTooLarge
 from service.domain.postback_store import store_postback
 from service.http.attribution_schemas import (
     SIGNATURE_HEADER_SCHEMA,
@@ -24,6 +24,7 @@ from service.http.attribution_schemas import (
 from service.http.auth import optional_user
 from service.http.docs import documented
 from service.http.ratelimit import Handler, rate_limited
+from service.http.responses import respond
 
 log = logging.getLogger("service.attribution")
 
@@ -60,20 +61,20 @@ async def track(request: Request) -> HTTPResponse:
     logged = deeplinks.tracked_params(request.query_args)
     user = request.ctx.user
     await deeplinks.log_deeplink(logged, user.user_id if user else None)
-    return json({"ok": True, "logged": logged})
+    return respond(TrackResponse(ok=True, logged=logged))
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
     """The raw body, refused as soon as it passes `limit` instead of after buffering it all."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        raise postbacks.PostbackTooLarge(f"a postback body may be at most {limit} bytes")
+        raise PayloadTooLarge(f"a postback body may be at most {limit} bytes")
     chunks: list[bytes] = []
     size = 0
     while (chunk := await request.stream.read()) is not None:
         size += len(chunk)
         if size > limit:
-            raise postbacks.PostbackTooLarge(f"a postback body may be at most {limit} bytes")
+            raise PayloadTooLarge(f"a postback body may be at most {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -142,10 +143,10 @@ async def _accept(
         if stored.duplicate
         else "Postback received and stored successfully"
     )
-    return json({
-        "ok": True,
-        "postbackId": stored.postback_id,
-        "eventId": stored.event_id,
-        "message": message,
-        "duplicate": stored.duplicate,
-    })
+    return respond(PostbackResponse(
+        ok=True,
+        postbackId=stored.postback_id,
+        eventId=stored.event_id,
+        message=message,
+        duplicate=stored.duplicate,
+    ))

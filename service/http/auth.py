@@ -8,12 +8,12 @@ from functools import wraps
 from typing import Any
 
 from sanic import Blueprint, Request
-from sanic.response import HTTPResponse, json
+from sanic.response import HTTPResponse
 
 from service.domain import auth, credentials
 from service.http.docs import BEARER, documented
 from service.http.ratelimit import rate_limited
-from service.http.responses import iso
+from service.http.responses import respond
 from service.http.schemas import LoginRequest, LoginResponse, LogoutResponse
 from service.http.validation import parse_body
 
@@ -91,11 +91,11 @@ async def login(request: Request) -> HTTPResponse:
     )
     issued = datetime.now(UTC)
     tokens = app.ctx.tokens
-    return json({
-        "token": tokens.issue(user.user_id, now=issued, version=user.token_version),
-        "userId": user.user_id,
-        "expiresAt": iso(tokens.expiry(issued)),
-    })
+    return respond(LoginResponse(
+        token=tokens.issue(user.user_id, now=issued, version=user.token_version),
+        userId=user.user_id,
+        expiresAt=tokens.expiry(issued),
+    ))
 
 
 @bp.post("/logout")
@@ -106,4 +106,4 @@ async def login(request: Request) -> HTTPResponse:
 @require_subject
 async def logout(request: Request) -> HTTPResponse:
     await auth.logout(request.ctx.identity)
-    return json({"ok": True})
+    return respond(LogoutResponse(ok=True))

@@ -13,7 +13,7 @@ from sanic.handlers import ErrorHandler
 from sanic.response import HTTPResponse, json
 
 from service.db import is_database_unavailable
-from service.domain.errors import DomainError
+from service.domain import errors as domain
 from service.http.middleware import add_standard_headers, request_id_of
 
 log = logging.getLogger("service.http")
@@ -36,16 +36,30 @@ _SANIC_CODES = {
 }
 
 
-class MalformedJson(DomainError):
-    status = 400
-    code = "malformed_json"
+# The one place a domain failure becomes an HTTP status: the nearest class in the error's MRO
+# wins, so a new rule's error (e.g. InsufficientFunds, a Conflict) needs no entry of its own.
+STATUS_OF_ERROR: dict[type[domain.DomainError], int] = {
+    domain.DomainError: 400,
+    domain.MalformedJson: 400,
+    domain.Unauthorized: 401,
+    domain.Forbidden: 403,
+    domain.NotFound: 404,
+    domain.Conflict: 409,
+    domain.PayloadTooLarge: 413,
+    domain.ValidationFailed: 422,
+    domain.RateLimited: 429,
+    domain.Unavailable: 503,
+}
+_resolved: dict[type[domain.DomainError], int] = {}
 
 
-class PayloadTooLarge(DomainError):
-    """For routes with a tighter limit than the global 1 MiB (e.g. postbacks, 64 KiB)."""
-
-    status = 413
-    code = "payload_too_large"
+def status_of(error: domain.DomainError) -> int:
+    kind = type(error)
+    status = _resolved.get(kind)
+    if status is None:
+        status = next(STATUS_OF_ERROR[c] for c in kind.__mro__ if c in STATUS_OF_ERROR)
+        _resolved[kind] = status
+    return status
 
 
 def error_body(
@@ -90,10 +104,10 @@ class JsonErrorHandler(ErrorHandler):
         return response
 
     def _render(self, request: Request, exception: Exception) -> HTTPResponse:
-        if isinstance(exception, DomainError):
+        if isinstance(exception, domain.DomainError):
             retry_after = exception.retry_after_s
             return error_response(
-                request, exception.status, exception.code, exception.message, exception.details,
+                request, status_of(exception), exception.code, exception.message, exception.details,
                 headers={"Retry-After": str(retry_after)} if retry_after is not None else None,
             )
         if isinstance(exception, SanicException):

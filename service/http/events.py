@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 from sanic import Blueprint, Request
-from sanic.response import HTTPResponse, json
+from sanic.response import HTTPResponse
 
 from service.domain import admin, events
 from service.domain.errors import Forbidden
 from service.http.auth import optional_user, require_user
 from service.http.docs import BEARER, OPTIONAL_BEARER_OR_ADMIN, documented
 from service.http.ratelimit import rate_limited
-from service.http.idempotency import body_fingerprint, idempotency_key, outcome_response
-from service.http.responses import iso, paged
+from service.http.idempotency import body_fingerprint, idempotency_key, replay_headers
+from service.http.responses import page_fields, respond
 from service.http.schemas import (
     EventCreatedResponse,
     EventFilterQuery,
+    EventOut,
     EventRequest,
     EventsResponse,
     StatsQuery,
     StatsResponse,
+    TypeStats,
 )
 from service.http.validation import parse_body, parse_query
 
@@ -39,7 +41,7 @@ def _filter(query: EventFilterQuery) -> events.EventFilter:
 @rate_limited("wallet", per_user=True)
 async def create_event(request: Request) -> HTTPResponse:
     body = parse_body(EventRequest, request)
-    outcome = await events.track_event(
+    recorded = await events.track_event(
         request.app.ctx.idempotency,
         request.ctx.user.user_id,
         body.eventType,
@@ -48,7 +50,9 @@ async def create_event(request: Request) -> HTTPResponse:
         idempotency_key(request),
         body_fingerprint(body),
     )
-    return outcome_response(outcome)
+    return respond(
+        EventCreatedResponse(ok=True, eventId=recorded.event_id), headers=replay_headers(recorded.replayed)
+    )
 
 
 @bp.get("/events")
@@ -60,8 +64,8 @@ async def create_event(request: Request) -> HTTPResponse:
 async def list_events(request: Request) -> HTTPResponse:
     query = parse_query(EventFilterQuery, request)
     page = await events.events_page(request.ctx.user.user_id, _filter(query), query.limit, query.offset)
-    items = [{"id": e.id, "type": e.event_type, "ts": iso(e.ts_utc), "meta": e.meta} for e in page.events]
-    return json(paged("events", items, page.total, query))
+    items = [EventOut(id=e.id, type=e.event_type, ts=e.ts_utc, meta=e.meta) for e in page.events]
+    return respond(EventsResponse(events=items, **page_fields(len(items), page.total, query)))
 
 
 @bp.get("/stats")
@@ -80,8 +84,10 @@ async def stats(request: Request) -> HTTPResponse:
         raise Forbidden("Statistics of another user need a valid X-Admin-Token")
     page = await events.stats_page(subject, _filter(query), query.limit, query.offset)
     by_type = [
-        {"eventType": s.event_type, "count": s.count, "firstTs": iso(s.first_ts), "lastTs": iso(s.last_ts)}
+        TypeStats(eventType=s.event_type, count=s.count, firstTs=s.first_ts, lastTs=s.last_ts)
         for s in page.by_type
     ]
-    body = paged("byType", by_type, page.total, query)
-    return json({"scope": "global" if subject is None else "user", **body})
+    return respond(StatsResponse(
+        scope="global" if subject is None else "user", byType=by_type,
+        **page_fields(len(by_type), page.total, query),
+    ))

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 from sanic import Request
-from sanic.response import HTTPResponse, json
 
-from service.domain.idempotency import Outcome, fingerprint, parse_key
+from service.domain.idempotency import fingerprint, parse_key
 
 REPLAYED_HEADER = {"Idempotent-Replayed": "true"}
 
@@ -20,5 +19,5 @@ def body_fingerprint(body: BaseModel) -> str:
     return fingerprint(body.model_dump_json())
 
 
-def outcome_response(outcome: Outcome) -> HTTPResponse:
-    return json(outcome.body, status=outcome.status, headers=REPLAYED_HEADER if outcome.replayed else None)
+def replay_headers(replayed: bool) -> dict[str, str] | None:
+    return REPLAYED_HEADER if replayed else None

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
+    SerializerFunctionWrapHandler,
+    field_serializer,
     AfterValidator,
     BaseModel,
     ConfigDict,
@@ -137,6 +139,20 @@ class StatsQuery(EventFilterQuery):
 # ---- responses ------------------------------------------------------------------------------
 
 
+def iso(moment: datetime) -> str:
+    """ISO 8601 in UTC with offset and microseconds, as the brief shows."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+class ResponseModel(BaseModel):
+    """A documented response: handlers build the body from it, so docs and bodies cannot drift."""
+
+    # Pydantic would write "Z" and drop zero microseconds; the contract's timestamps keep both.
+    @field_serializer("*", mode="wrap", when_used="json")
+    def _timestamps_as_contract(self, value: Any, handler: SerializerFunctionWrapHandler) -> Any:
+        return iso(value) if isinstance(value, datetime) else handler(value)
+
+
 class ErrorDetail(BaseModel):
     field: str
     problem: str
@@ -149,13 +165,13 @@ class ErrorResponse(BaseModel):
     requestId: str
 
 
-class LoginResponse(BaseModel):
+class LoginResponse(ResponseModel):
     token: str
     userId: str
     expiresAt: datetime
 
 
-class LogoutResponse(BaseModel):
+class LogoutResponse(ResponseModel):
     ok: Literal[True]
 
 
@@ -163,18 +179,18 @@ class ServerAmountRequest(AmountRequest):
     userId: UserId
 
 
-class DatabaseHealth(BaseModel):
+class DatabaseHealth(ResponseModel):
     status: Literal["connected", "unreachable"]
     type: str
     tables: Literal["accessible", "inaccessible"]
 
 
-class HealthChecks(BaseModel):
+class HealthChecks(ResponseModel):
     users: int | None
     events: int | None
 
 
-class HealthResponse(BaseModel):
+class HealthResponse(ResponseModel):
     status: Literal["healthy", "unhealthy"]
     version: str
     environment: str
@@ -183,24 +199,24 @@ class HealthResponse(BaseModel):
     checks: HealthChecks
 
 
-class BalanceChangeResponse(BaseModel):
+class BalanceChangeResponse(ResponseModel):
     ok: Literal[True]
     balance: int
 
 
-class BalanceResponse(BaseModel):
+class BalanceResponse(ResponseModel):
     userId: str
     balance: int
 
 
-class Page(BaseModel):
+class Page(ResponseModel):
     total: int
     limit: int
     offset: int
     hasMore: bool
 
 
-class LedgerEntry(BaseModel):
+class LedgerEntry(ResponseModel):
     id: int
     delta: int
     balanceAfter: int
@@ -213,12 +229,12 @@ class LedgerResponse(Page):
     entries: list[LedgerEntry]
 
 
-class EventCreatedResponse(BaseModel):
+class EventCreatedResponse(ResponseModel):
     ok: Literal[True]
     eventId: int
 
 
-class EventOut(BaseModel):
+class EventOut(ResponseModel):
     id: int
     type: str
     ts: datetime
@@ -229,7 +245,7 @@ class EventsResponse(Page):
     events: list[EventOut]
 
 
-class TypeStats(BaseModel):
+class TypeStats(ResponseModel):
     eventType: str
     count: int
     firstTs: datetime

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from sanic import Blueprint, Request
-from sanic.response import HTTPResponse, json
+from sanic.response import HTTPResponse
 
 from service.domain import wallet
 from service.http.auth import require_subject
 from service.http.docs import BEARER, documented
 from service.http.ratelimit import rate_limited
-from service.http.idempotency import body_fingerprint, idempotency_key, outcome_response
-from service.http.responses import iso, paged
+from service.http.idempotency import body_fingerprint, idempotency_key, replay_headers
+from service.http.responses import page_fields, respond
 from service.http.schemas import (
     AmountRequest,
     BalanceChangeResponse,
     BalanceResponse,
+    LedgerEntry,
     LedgerResponse,
     PageQuery,
 )
@@ -29,7 +30,7 @@ _CHANGE_ERRORS = (400, 401, 409, 413, 422, 429)
 @require_subject
 async def balance(request: Request) -> HTTPResponse:
     identity = request.ctx.identity
-    return json({"userId": identity.user_id, "balance": await wallet.balance_of(identity)})
+    return respond(BalanceResponse(userId=identity.user_id, balance=await wallet.balance_of(identity)))
 
 
 async def change_response(
@@ -38,10 +39,10 @@ async def change_response(
     # `endpoint` is the route's own name, never request.path: /earn and /earn/ are one scope.
     key = idempotency_key(request)
     change = wallet.BalanceChange(sign * body.amount, body.reason, key, request.ctx.request_id)
-    outcome = await wallet.change_balance(
+    changed = await wallet.change_balance(
         request.app.ctx.idempotency, user_id, change, endpoint, body_fingerprint(body), limits
     )
-    return outcome_response(outcome)
+    return respond(BalanceChangeResponse(ok=True, balance=changed.balance), headers=replay_headers(changed.replayed))
 
 
 async def _change(request: Request, endpoint: str, sign: int) -> HTTPResponse:
@@ -86,14 +87,10 @@ async def ledger(request: Request) -> HTTPResponse:
     page_query = parse_query(PageQuery, request)
     page = await wallet.ledger_page(request.ctx.identity, page_query.limit, page_query.offset)
     entries = [
-        {
-            "id": e.id,
-            "delta": e.delta,
-            "balanceAfter": e.balance_after,
-            "reason": e.reason,
-            "ts": iso(e.ts),
-            "idempotencyKey": e.idempotency_key,
-        }
+        LedgerEntry(
+            id=e.id, delta=e.delta, balanceAfter=e.balance_after, reason=e.reason, ts=e.ts,
+            idempotencyKey=e.idempotency_key,
+        )
         for e in page.entries
     ]
-    return json(paged("entries", entries, page.total, page_query))
+    return respond(LedgerResponse(entries=entries, **page_fields(len(entries), page.total, page_query)))

@@ -9,12 +9,12 @@ from datetime import UTC, datetime
 
 import pytest
 
+from service.domain.errors import MalformedJson, PayloadTooLarge
+from service.http.errors import status_of
 from service.domain.postbacks import (
     MAX_BODY_BYTES,
     InvalidPushToken,
     InvalidSignature,
-    MalformedJson,
-    PostbackTooLarge,
     ProofRequired,
     event_type_for,
     parse_event_time,
@@ -73,7 +73,7 @@ def test_tampered_body_with_original_signature_is_rejected():
 def test_wrong_signature_is_rejected_even_in_development(header):
     with pytest.raises(InvalidSignature) as caught:
         proof(signature=header, required=False)
-    assert caught.value.status == 401 and caught.value.code == "invalid_signature"
+    assert status_of(caught.value) == 401 and caught.value.code == "invalid_signature"
 
 
 def test_missing_proof_is_unverified_in_development_and_refused_when_required():
@@ -138,7 +138,7 @@ def test_event_time_forms(text, expected):
 def test_non_json_is_400(body):
     with pytest.raises(MalformedJson) as caught:
         parse_postback(body)
-    assert caught.value.status == 400
+    assert status_of(caught.value) == 400
 
 
 @pytest.mark.parametrize("body,field", [
@@ -163,7 +163,7 @@ def test_non_json_is_400(body):
 def test_invalid_bodies_are_422_naming_the_field(body, field):
     with pytest.raises(ValidationFailed) as caught:
         parse_postback(body)
-    assert caught.value.status == 422
+    assert status_of(caught.value) == 422
     assert field in {d["field"] for d in caught.value.details}
 
 
@@ -175,6 +175,6 @@ def test_unknown_fields_and_null_optionals_are_kept():
 
 def test_size_limit_is_64_kib():
     body = b'{"event_name": "install", "appsflyer_id": "a", "pad": "' + b"x" * MAX_BODY_BYTES + b'"}'
-    with pytest.raises(PostbackTooLarge) as caught:
+    with pytest.raises(PayloadTooLarge) as caught:
         parse_postback(body)
-    assert caught.value.status == 413
+    assert status_of(caught.value) == 413
