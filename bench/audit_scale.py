@@ -2,7 +2,7 @@
 
 On a fresh database migrated by `python -m service migrate` (bench/scratch_database.py), seeds users
 and ledger rows with generate_series (consistent: balance = sum of deltas), plants a few
-discrepancies, then times service.domain.audit.audit_balances (several runs) and the
+discrepancies, then times service.wallet.audit.audit_balances (several runs) and the
 `python -m service audit` command end to end.
 
     .venv/bin/python -m bench.audit_scale                 # 1,000,000 users
@@ -50,7 +50,7 @@ async def _seed(url: str, users: int) -> float:
 
 async def _time_audits(url: str, runs: int) -> list[tuple[float, int, int]]:
     from service.db import close_orm, init_orm
-    from service.domain.audit import audit_balances
+    from service.wallet.audit import audit_balances
 
     await init_orm(url, pool_max=2)
     try:

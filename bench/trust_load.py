@@ -1,6 +1,6 @@
 """What the trust boundary costs (issue 9), on PostgreSQL with the service as deployed.
 
-1. Login with a secret (argon2id verify, the hash parameters of service.domain.credentials):
+1. Login with a secret (argon2id verify, the hash parameters of service.identity.credentials):
    p50/p95 per login, sequential, against a bare login refused with `credentials_required`
    (same route, same user-row read, no hash) as the yardstick in the same run.
 2. POST /earn throughput with wrk, 2 workers, 64 connections: reason `bench` (no caps: the plain

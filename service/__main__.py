@@ -25,7 +25,7 @@ def _serve(args: argparse.Namespace) -> int:
     from sanic.worker.loader import AppLoader
 
     from service.app import create_app
-    from service.metrics import prepare_multiproc_dir, remove_multiproc_dir
+    from service.monitoring.metrics import prepare_multiproc_dir, remove_multiproc_dir
 
     settings = get_settings()
     check_production(settings)

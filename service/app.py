@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from datetime import timedelta
 
@@ -11,16 +9,23 @@ from sanic import Sanic
 from sanic_ext import Extend
 
 from service.config import Settings, check_production, get_settings
-from service.db import close_orm, dialect_of, init_orm, warm_up
-from service.domain.auth import TokenService
-from service.domain.idempotency import IdempotencyStore
-from service.domain.economy import Catalogue
-from service.http import attribution, auth, docs, events, health, pipeline, server_wallet, wallet
+from service.db import dialect_of
+from service.events import routes as events
+from service.http import docs, pipeline
 from service.http.errors import JsonErrorHandler
-from service.http.metrics import install_metrics
 from service.http.middleware import install_middleware
 from service.http.ratelimit import install_rate_limits
+from service.idempotency.store import IdempotencyStore
+from service.identity import routes as auth
+from service.identity.tokens import TokenService
+from service.lifecycle import install_lifecycle
 from service.logs import configure_logging
+from service.monitoring import health_routes as health
+from service.monitoring.http_metrics import install_metrics
+from service.postbacks import routes as attribution
+from service.wallet import routes as wallet
+from service.wallet import server_routes as server_wallet
+from service.wallet.economy import Catalogue
 
 log = logging.getLogger("service.app")
 
@@ -29,7 +34,6 @@ MAX_BODY_BYTES = 1024 * 1024
 CORS_METHODS = "GET,POST,PUT,DELETE"
 CORS_HEADERS = "Authorization,Content-Type,X-Request-ID,Idempotency-Key"
 CORS_EXPOSED = "X-Request-ID,Idempotent-Replayed,Retry-After"
-IDEMPOTENCY_PURGE_INTERVAL_SECONDS = 600
 
 
 def _openapi_config(settings: Settings) -> dict:
@@ -56,18 +60,6 @@ def _describe_api(app: Sanic) -> None:
     spec.add_security_scheme("bearer", "http", scheme="bearer", bearer_format="JWT")
     spec.add_security_scheme("adminToken", "apiKey", location="header", name="X-Admin-Token")
     spec.add_security_scheme("serverKey", "apiKey", location="header", name="X-Server-Key")
-
-
-async def purge_idempotency_keys_forever(app: Sanic) -> None:
-    store: IdempotencyStore = app.ctx.idempotency
-    while True:
-        try:
-            purged = await store.purge_expired()
-            if purged:
-                log.info("purged %d expired idempotency keys", purged)
-        except Exception:  # a failed purge must not end the timer; the next one catches up
-            log.exception("idempotency key purge failed")
-        await asyncio.sleep(IDEMPOTENCY_PURGE_INTERVAL_SECONDS)
 
 
 def create_app(settings: Settings | object | None = None, name: str = APP_NAME) -> Sanic:
@@ -105,28 +97,5 @@ def create_app(settings: Settings | object | None = None, name: str = APP_NAME) 
     ):
         app.blueprint(blueprint)
 
-    @app.before_server_start
-    async def open_database(app: Sanic) -> None:
-        await init_orm(
-            settings.DATABASE_URL,
-            settings.DB_POOL_MAX,
-            connect_timeout=settings.DB_CONNECT_TIMEOUT_SECONDS,
-            command_timeout=settings.DB_COMMAND_TIMEOUT_SECONDS,
-        )
-        await warm_up(settings.DATABASE_URL)
-
-    @app.after_server_start
-    async def schedule_purges(app: Sanic) -> None:
-        app.ctx.purge_task = asyncio.create_task(purge_idempotency_keys_forever(app))
-
-    @app.before_server_stop
-    async def stop_purges(app: Sanic) -> None:
-        app.ctx.purge_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await app.ctx.purge_task
-
-    @app.after_server_stop
-    async def close_database(app: Sanic) -> None:
-        await close_orm()
-
+    install_lifecycle(app)
     return app

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
+
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from service.domain.ratelimit import Rate
+from service.infrastructure.redis_rate_limit import Rate
 
 DEFAULT_JWT_SECRET = "test_secret"
 DEFAULT_AF_SECRET = "appsflyer_secret_key"
@@ -62,7 +63,7 @@ class Settings(BaseSettings):
     RATE_LIMIT_KEY_PREFIX: str = "gaming-backend:ratelimit"
     # Refuse unsigned postbacks outside production too (e.g. staging); production always does.
     AF_REQUIRE_PROOF: bool = False
-    # Operations (service.monitoring, service.db): 0 disables the in-server balance audit.
+    # Operations (service.monitoring.jobs, service.db): 0 disables the in-server balance audit.
     # Identity and economy (SPEC §3b).
     SERVER_KEY: str | None = None
     ECONOMY_FILE: str | None = None

@@ -102,6 +102,6 @@ class WalletLedger(Model):
         table = "wallet_ledger"
         indexes = (
             Index(fields=("user_id", "ts"), name="idx_ledger_user_ts"),
-            # Economy caps count a user's grants of one reason today (service.domain.wallet).
+            # Economy caps count a user's grants of one reason today (service.wallet.rules).
             Index(fields=("user_id", "reason", "ts"), name="idx_ledger_user_reason_ts"),
         )

@@ -22,9 +22,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from service import metrics
 from service.config import Settings
 from service.domain.pipeline_run_store import PipelineRun, RunStore
+from service.monitoring import metrics
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DAGS_FOLDER = PROJECT_ROOT / "dags"

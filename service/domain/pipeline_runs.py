@@ -15,7 +15,6 @@ from pathlib import Path
 from service.config import Settings
 from service.domain import embedded_pipeline
 from service.domain.airflow_api import AirflowApiError, AirflowClient
-from service.domain.errors import Conflict, NotFound, Unavailable
 from service.domain.pipeline_run_store import (
     PipelineRun,
     PipelineRunNotFound,
@@ -24,6 +23,7 @@ from service.domain.pipeline_run_store import (
     new_run_id,
     utc_now_iso,
 )
+from service.errors import Conflict, NotFound, Unavailable
 
 RUNS_FOLDER = "pipeline_runs"
 

@@ -6,9 +6,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.domain.deeplinks import MAX_CHARS
-from service.domain.postbacks import MAX_EVENT_NAME_CHARS, MAX_USER_ID_CHARS
 from service.http.docs import JsonSchema
+from service.postbacks.deeplinks import MAX_CHARS
+from service.postbacks.rules import MAX_EVENT_NAME_CHARS, MAX_USER_ID_CHARS
 
 
 class TrackResponse(BaseModel):

@@ -12,8 +12,8 @@ from sanic.exceptions import SanicException
 from sanic.handlers import ErrorHandler
 from sanic.response import HTTPResponse, json
 
+from service import errors as domain
 from service.db import is_database_unavailable
-from service.domain import errors as domain
 from service.http.middleware import add_standard_headers, request_id_of
 
 log = logging.getLogger("service.http")

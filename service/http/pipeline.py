@@ -7,8 +7,6 @@ from sanic_ext import openapi
 from sanic_ext.extensions.openapi.definitions import Component
 
 from service.domain import pipeline_runs
-from service.domain.admin import HEADER as ADMIN_HEADER
-from service.domain.admin import check_admin_token
 from service.http.docs import ADMIN_TOKEN, documented
 from service.http.pipeline_schemas import (
     PipelineRunResponse,
@@ -17,6 +15,8 @@ from service.http.pipeline_schemas import (
     RunPipelineRequest,
 )
 from service.http.validation import parse_body
+from service.identity.admin import HEADER as ADMIN_HEADER
+from service.identity.admin import check_admin_token
 
 bp = Blueprint("pipeline")
 

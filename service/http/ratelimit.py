@@ -1,5 +1,5 @@
 """Rate limits on routes: per client IP (`/track`, `/login`) or per user (wallet writes, `/event`);
-counting is service.domain.ratelimit.
+counting is service.infrastructure.redis_rate_limit.
 
 The client is the socket peer. Behind a reverse proxy set Sanic's own trust settings
 (`SANIC_PROXIES_COUNT=1`, or `SANIC_REAL_IP_HEADER` / `SANIC_FORWARDED_SECRET`); only then does a
@@ -21,8 +21,8 @@ from sanic import Request, Sanic
 from sanic.response import HTTPResponse
 
 from service.config import Settings
-from service.domain.ratelimit import Rate, build_rate_limiter
 from service.http.errors import error_response
+from service.infrastructure.redis_rate_limit import Rate
 
 log = logging.getLogger("service.ratelimit")
 
@@ -60,21 +60,13 @@ def install_rate_limits(app: Sanic, settings: Settings) -> None:
                 "%d times its budget. Set REDIS_URL for a shared count.", workers, workers
             )
 
-    @app.before_server_start
-    async def open_rate_limiter(app: Sanic) -> None:
-        app.ctx.rate_limiter = build_rate_limiter(settings.REDIS_URL, settings.RATE_LIMIT_KEY_PREFIX)
-
-    @app.after_server_stop
-    async def close_rate_limiter(app: Sanic) -> None:
-        await app.ctx.rate_limiter.close()
-
 
 def _client_ip(request: Request) -> str:
     return request.client_ip
 
 
 def _caller(request: Request) -> str:
-    # Set by the auth guards (service.http.auth), which must run before this limit.
+    # Set by the auth guards (service.identity.routes), which must run before this limit.
     return request.ctx.user_id
 
 

@@ -11,19 +11,19 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    SerializerFunctionWrapHandler,
-    field_serializer,
     AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     StringConstraints,
+    field_serializer,
     field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
-from service.domain.json_depth import MAX_JSON_DEPTH, exceeds_depth
+from service.json_depth import MAX_JSON_DEPTH, exceeds_depth
 
 MAX_FUTURE_SKEW = timedelta(hours=24)
 

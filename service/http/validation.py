@@ -11,8 +11,8 @@ from typing import TypeVar
 from pydantic import BaseModel, ValidationError
 from sanic import Request
 
-from service.domain.errors import MalformedJson, ValidationFailed
-from service.domain.json_depth import MAX_JSON_DEPTH, exceeds_depth
+from service.errors import MalformedJson, ValidationFailed
+from service.json_depth import MAX_JSON_DEPTH, exceeds_depth
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 

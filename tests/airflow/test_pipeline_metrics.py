@@ -8,7 +8,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sanic import Sanic
 
-from service import metrics
+from service.monitoring import metrics
 from service.app import create_app
 from tests.airflow.harness import REPORT_DATE, pipeline_settings
 from tests.conftest import TEST_ADMIN_TOKEN, asgi_client

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.domain.postbacks import sign
+from service.postbacks.rules import sign
 from tests.conftest import TEST_AF_SECRET
 
 HUGE_OFFSET = str(2**63)

@@ -14,8 +14,8 @@ import httpx
 import pytest
 import redis
 
-from service.domain.postbacks import sign
 from service.models import Event, RawPostback
+from service.postbacks.rules import sign
 from tests.attribution.test_postback_api import postback_body
 from tests.conftest import TEST_AF_SECRET
 

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from service.domain.postbacks import sign
 from service.models import Event, RawPostback
+from service.postbacks.rules import sign
 from tests.conftest import TEST_AF_SECRET
 
 PUSH_TOKEN = "push-token-for-tests-0123456789abcdef"

@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from service.domain.errors import MalformedJson, PayloadTooLarge
+from service.errors import MalformedJson, PayloadTooLarge, ValidationFailed
 from service.http.errors import status_of
-from service.domain.postbacks import (
+from service.postbacks.rules import (
     MAX_BODY_BYTES,
     InvalidPushToken,
     InvalidSignature,
@@ -22,7 +22,6 @@ from service.domain.postbacks import (
     sign,
     verify_proof,
 )
-from service.domain.errors import ValidationFailed
 
 SECRET = "af-test-secret"
 TOKEN = "push-token-0123456789"

@@ -8,8 +8,8 @@ from urllib.parse import urlencode
 
 import pytest
 
-from service.domain.postbacks import sign
 from service.models import Event, RawPostback
+from service.postbacks.rules import sign
 from tests.attribution.test_postback_api import post, postback_body, signed
 from tests.conftest import TEST_AF_SECRET
 

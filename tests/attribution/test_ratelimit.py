@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from service.domain.ratelimit import InProcessRateLimiter, Rate, RedisRateLimiter
+from service.infrastructure.redis_rate_limit import InProcessRateLimiter, Rate, RedisRateLimiter
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 

@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 import pytest
 
 from service.db import close_orm, init_orm
-from service.domain.audit import audit_balances
 from service.models import User, WalletLedger
+from service.wallet.audit import audit_balances
 from tests.conftest import repo_root, service_env
 
 

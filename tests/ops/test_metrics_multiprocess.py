@@ -1,4 +1,4 @@
-"""service.metrics in multiprocess mode: values written by separate processes are merged,
+"""service.monitoring.metrics in multiprocess mode: values written by separate processes are merged,
 dead processes' live gauges are dropped, and the serve-time directory starts empty."""
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from service import metrics
+from service.monitoring import metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _run_worker(multiproc_dir: Path, body: str) -> None:
     """Run `body` in a fresh interpreter that sees PROMETHEUS_MULTIPROC_DIR, as a Sanic worker does."""
-    code = "from service import metrics as m\n" + textwrap.dedent(body)
+    code = "from service.monitoring import metrics as m\n" + textwrap.dedent(body)
     env = {**os.environ, metrics.MULTIPROC_ENV: str(multiproc_dir)}
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True, timeout=60)
 

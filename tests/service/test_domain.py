@@ -7,16 +7,17 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from service.domain import auth, wallet
-from service.domain.errors import (
+from service.errors import (
     IdempotencyConflict,
     InsufficientFunds,
     Unauthorized,
     ValidationFailed,
 )
-from service.domain.events import record_event
-from service.domain.idempotency import IdempotencyStore, Outcome, Scope, parse_key
+from service.events.store import record_event
+from service.idempotency.store import IdempotencyStore, Outcome, Scope, parse_key
+from service.identity import tokens as auth
 from service.models import Event, IdempotencyKey, User, WalletLedger
+from service.wallet import rules as wallet
 
 STORE = IdempotencyStore(ttl=timedelta(hours=1))
 TOKENS = auth.TokenService("domain-secret-domain-secret-domain-secret", ttl_minutes=5)

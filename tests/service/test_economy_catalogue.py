@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.domain.economy import Catalogue, CatalogueRefused
+from service.wallet.economy import Catalogue, CatalogueRefused
 from tests.conftest import repo_root
 
 ECONOMY = str(repo_root() / "economy.example.toml")

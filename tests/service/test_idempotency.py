@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from service.domain.idempotency import IdempotencyStore, fingerprint
+from service.idempotency.store import IdempotencyStore, fingerprint
 from service.models import IdempotencyKey
 from tests.conftest import asgi_client
 

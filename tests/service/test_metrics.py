@@ -1,10 +1,10 @@
-"""service/metrics.py in one process: repeated responses of one series all count."""
+"""service/monitoring/metrics.py in one process: repeated responses of one series all count."""
 
 from __future__ import annotations
 
 from prometheus_client import REGISTRY
 
-from service import metrics
+from service.monitoring import metrics
 
 ROUTE = "/test-metrics/<thing>"
 

@@ -1,11 +1,11 @@
 """The revenue pipeline's database edge on SQLite and PostgreSQL: which postbacks a run takes,
-and marking exactly those processed (service.domain.postback_batches)."""
+and marking exactly those processed (service.postbacks.batches)."""
 from __future__ import annotations
 
 import asyncio
 import json
 
-from service.domain import postback_batches
+from service.postbacks import batches as postback_batches
 from tests.airflow.harness import insert_postbacks, processed_flags
 
 PURCHASE = {"event_name": "af_purchase", "appsflyer_id": "u1", "event_revenue_usd": "2.50"}

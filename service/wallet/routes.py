@@ -5,11 +5,8 @@ from __future__ import annotations
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 
-from service.domain import wallet
-from service.http.auth import require_subject
 from service.http.docs import BEARER, documented
 from service.http.ratelimit import rate_limited
-from service.http.idempotency import body_fingerprint, idempotency_key, replay_headers
 from service.http.responses import page_fields, respond
 from service.http.schemas import (
     AmountRequest,
@@ -20,6 +17,9 @@ from service.http.schemas import (
     PageQuery,
 )
 from service.http.validation import parse_body, parse_query
+from service.idempotency.headers import body_fingerprint, idempotency_key, replay_headers
+from service.identity.routes import require_subject
+from service.wallet import rules as wallet
 
 bp = Blueprint("wallet")
 _CHANGE_ERRORS = (400, 401, 409, 413, 422, 429)

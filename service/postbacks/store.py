@@ -15,8 +15,8 @@ from datetime import UTC, datetime, timedelta
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
-from service.domain.postbacks import SOURCE, Postback, Proof
 from service.models import Event, RawPostback
+from service.postbacks.rules import SOURCE, Postback, Proof
 
 DEDUPE_WINDOW = timedelta(days=7)
 

@@ -5,12 +5,10 @@ from __future__ import annotations
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 
-from service.domain import admin, events
-from service.domain.errors import Forbidden
-from service.http.auth import optional_user, require_user
+from service.errors import Forbidden
+from service.events import store as events
 from service.http.docs import BEARER, OPTIONAL_BEARER_OR_ADMIN, documented
 from service.http.ratelimit import rate_limited
-from service.http.idempotency import body_fingerprint, idempotency_key, replay_headers
 from service.http.responses import page_fields, respond
 from service.http.schemas import (
     EventCreatedResponse,
@@ -23,6 +21,9 @@ from service.http.schemas import (
     TypeStats,
 )
 from service.http.validation import parse_body, parse_query
+from service.idempotency.headers import body_fingerprint, idempotency_key, replay_headers
+from service.identity import admin
+from service.identity.routes import optional_user, require_user
 
 bp = Blueprint("events")
 

@@ -14,12 +14,12 @@ from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from service import metrics
-from service.domain.auth import Identity, check_version, unknown_user
-from service.domain.economy import EarnLimitReached, EarnRule, Usage, check_usage, day_start
-from service.domain.errors import BalanceLimit, InsufficientFunds, NotFound
-from service.domain.idempotency import IdempotencyStore, Scope
+from service.errors import BalanceLimit, InsufficientFunds, NotFound
+from service.idempotency.store import IdempotencyStore, Scope
+from service.identity.tokens import Identity, check_version, unknown_user
 from service.models import User, WalletLedger
+from service.monitoring import metrics
+from service.wallet.economy import EarnLimitReached, EarnRule, Usage, check_usage, day_start
 
 # The hot statements are written out once and sent as raw SQL through Tortoise's own connection
 # (asyncpg prepares and caches each one per connection). Built per call by Tortoise's query

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 from sanic import Request
 
-from service.domain.idempotency import fingerprint, parse_key
+from service.idempotency.store import fingerprint, parse_key
 
 REPLAYED_HEADER = {"Idempotent-Replayed": "true"}
 

@@ -8,10 +8,10 @@ from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 
 from service import __version__
-from service.domain.health import database_health
 from service.http.docs import documented
 from service.http.responses import respond
 from service.http.schemas import DatabaseHealth, HealthChecks, HealthResponse
+from service.monitoring.health import database_health
 
 bp = Blueprint("health")
 

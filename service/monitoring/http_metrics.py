@@ -1,4 +1,4 @@
-"""GET /metrics and the request/connection hooks that feed service.metrics.
+"""GET /metrics and the request/connection hooks that feed service.monitoring.metrics.
 
 Route labels are Sanic's route pattern (`/pipeline-runs/<run_id>`), never the raw path, and
 unknown methods are folded into OTHER, so a client cannot grow the label set.
@@ -6,24 +6,19 @@ unknown methods are folded into OTHER, so a client cannot grow the label set.
 
 from __future__ import annotations
 
-import asyncio
-import os
 import time
 
 from sanic import Blueprint, Request, Sanic
 from sanic.models.server_types import ConnInfo
 from sanic.response import HTTPResponse, raw
 
-from service import metrics
-from service.domain import admin
 from service.http.docs import ADMIN_TOKEN, documented
-from service.monitoring import audit_forever, sample_pool_forever
+from service.identity import admin
+from service.monitoring import metrics
 
 bp = Blueprint("metrics")
 
 _KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-# The first audit waits a little so that short-lived servers (tests) never run one.
-_FIRST_AUDIT_DELAY_CAP_SECONDS = 30.0
 
 
 @bp.get("/metrics")
@@ -77,28 +72,6 @@ async def _connection_closed(conn_info: ConnInfo) -> None:
     metrics.connection_closed()
 
 
-async def _start_background_jobs(app: Sanic) -> None:
-    metrics.reap_dead_processes()
-    jobs = [asyncio.create_task(sample_pool_forever(), name="metrics:db-pool")]
-    interval = app.ctx.settings.BALANCE_AUDIT_INTERVAL_SECONDS
-    if interval > 0:
-        delay = min(interval, _FIRST_AUDIT_DELAY_CAP_SECONDS)
-        jobs.append(asyncio.create_task(audit_forever(interval, first_delay=delay),
-                                        name="metrics:balance-audit"))
-    app.ctx.metrics_jobs = jobs
-
-
-async def _stop_background_jobs(app: Sanic) -> None:
-    jobs = getattr(app.ctx, "metrics_jobs", [])
-    for job in jobs:
-        job.cancel()
-    await asyncio.gather(*jobs, return_exceptions=True)
-
-
-async def _forget_this_worker(app: Sanic) -> None:
-    metrics.mark_process_dead(os.getpid())
-
-
 def install_metrics(app: Sanic) -> None:
     app.blueprint(bp)
     # Sanic runs the highest priority first among request middleware and last among
@@ -107,6 +80,3 @@ def install_metrics(app: Sanic) -> None:
     app.register_middleware(_record_response, "response", priority=1000)
     app.signal("http.lifecycle.begin")(_connection_opened)
     app.signal("http.lifecycle.complete")(_connection_closed)
-    app.after_server_start(_start_background_jobs)
-    app.before_server_stop(_stop_background_jobs)
-    app.after_server_stop(_forget_this_worker)

@@ -10,7 +10,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.functions import Count, Max, Min
 from tortoise.queryset import QuerySet
 
-from service.domain.idempotency import IdempotencyStore, Scope
+from service.idempotency.store import IdempotencyStore, Scope
 from service.models import Event
 
 

@@ -22,9 +22,9 @@ from tortoise.exceptions import IntegrityError
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
-from service import metrics
-from service.domain.errors import IdempotencyConflict, IdempotencyKeyReused, ValidationFailed
+from service.errors import IdempotencyConflict, IdempotencyKeyReused, ValidationFailed
 from service.models import IdempotencyKey
+from service.monitoring import metrics
 
 # A claim whose request died (process killed) stops blocking retries after this long.
 IN_FLIGHT_LEASE = timedelta(seconds=60)

@@ -10,10 +10,7 @@ from sanic.response import HTTPResponse
 from sanic_ext import openapi
 from sanic_ext.extensions.openapi.definitions import Parameter
 
-from service import metrics
-from service.domain import deeplinks, postbacks
-from service.domain.errors import DomainError, PayloadTooLarge
-from service.domain.postback_store import store_postback
+from service.errors import DomainError, PayloadTooLarge
 from service.http.attribution_schemas import (
     SIGNATURE_HEADER_SCHEMA,
     TRACK_QUERY_SCHEMA,
@@ -21,10 +18,14 @@ from service.http.attribution_schemas import (
     PostbackResponse,
     TrackResponse,
 )
-from service.http.auth import optional_user
 from service.http.docs import documented
 from service.http.ratelimit import Handler, rate_limited
 from service.http.responses import respond
+from service.identity.routes import optional_user
+from service.monitoring import metrics
+from service.postbacks import deeplinks
+from service.postbacks import rules as postbacks
+from service.postbacks.store import store_postback
 
 log = logging.getLogger("service.attribution")
 

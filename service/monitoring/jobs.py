@@ -19,10 +19,10 @@ from typing import IO
 
 from tortoise import connections
 
-from service import metrics
-from service.domain.audit import audit_balances
+from service.monitoring import metrics
+from service.wallet.audit import audit_balances
 
-log = logging.getLogger("service.monitoring")
+log = logging.getLogger("service.monitoring.jobs")
 
 POOL_SAMPLE_SECONDS = 1.0
 REAP_EVERY_TICKS = 30

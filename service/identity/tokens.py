@@ -1,5 +1,5 @@
 """Login and bearer tokens: HS256 JWTs with `sub`, `iat`, `exp` and a token version `ver`
-(SPEC §2, §3b). Credentials (bound accounts) live in service.domain.credentials."""
+(SPEC §2, §3b). Credentials (bound accounts) live in service.identity.credentials."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import jwt
 from tortoise.exceptions import IntegrityError
 
-from service.domain.errors import Unauthorized
+from service.errors import Unauthorized
 from service.models import User
 
 ALGORITHM = "HS256"

@@ -9,11 +9,12 @@ from __future__ import annotations
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 
-from service.domain import admin, wallet
 from service.http.docs import SERVER_KEY, documented
 from service.http.schemas import BalanceChangeResponse, ServerAmountRequest
 from service.http.validation import parse_body
-from service.http.wallet import change_response
+from service.identity import admin
+from service.wallet import rules as wallet
+from service.wallet.routes import change_response
 
 bp = Blueprint("server_wallet")
 _ERRORS = (400, 401, 403, 404, 409, 413, 422)

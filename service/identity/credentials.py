@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from service.domain.auth import get_or_create_user
-from service.domain.errors import RateLimited, Unauthorized
-from service.domain.ratelimit import Rate, RateLimiter
+from service.errors import RateLimited, Unauthorized
+from service.identity.tokens import get_or_create_user
+from service.infrastructure.redis_rate_limit import Rate, RateLimiter
 from service.models import User
 
 # OWASP's argon2id baseline (19 MiB, 2 passes, 1 lane): tens of ms per login on one core, which

@@ -2,7 +2,7 @@
 
 Read once at start from the TOML file `ECONOMY_FILE`, validated with pydantic; a bad file stops
 the service naming the key. The static rules (known reason, client allowed, amount) are checked
-here before any database work; the per-day and cooldown limits are counted by service.domain.wallet
+here before any database work; the per-day and cooldown limits are counted by service.wallet.rules
 under the user row lock, from the ledger itself, so concurrent earns can never pass them.
 """
 
@@ -16,7 +16,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from service.domain.errors import Forbidden, RateLimited, ValidationFailed
+from service.errors import Forbidden, RateLimited, ValidationFailed
 
 MAX_EARN_AMOUNT = 100_000
 

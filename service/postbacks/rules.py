@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import parse_qsl
 
-from service.domain.errors import MalformedJson, PayloadTooLarge, Unauthorized, ValidationFailed
-from service.domain.json_depth import MAX_JSON_DEPTH, exceeds_depth
+from service.errors import MalformedJson, PayloadTooLarge, Unauthorized, ValidationFailed
+from service.json_depth import MAX_JSON_DEPTH, exceeds_depth
 
 MAX_BODY_BYTES = 64 * 1024
 SIGNATURE_PREFIX = "sha256="

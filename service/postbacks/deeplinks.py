@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from service.domain.errors import ValidationFailed
+from service.errors import ValidationFailed
 from service.models import Event
 
 EVENT_TYPE = "deeplink_track"

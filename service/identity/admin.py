@@ -6,7 +6,7 @@ import hmac
 import logging
 
 from service.config import Settings
-from service.domain.errors import Forbidden, Unauthorized
+from service.errors import Forbidden, Unauthorized
 
 log = logging.getLogger("service.admin")
 HEADER = "X-Admin-Token"

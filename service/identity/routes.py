@@ -10,12 +10,13 @@ from typing import Any
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 
-from service.domain import auth, credentials
 from service.http.docs import BEARER, documented
 from service.http.ratelimit import rate_limited
 from service.http.responses import respond
 from service.http.schemas import LoginRequest, LoginResponse, LogoutResponse
 from service.http.validation import parse_body
+from service.identity import credentials
+from service.identity import tokens as auth
 
 Handler = Callable[..., Awaitable[HTTPResponse]]
 
