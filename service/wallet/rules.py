@@ -7,6 +7,7 @@ ledger row.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,18 +22,32 @@ from service.models import User, WalletLedger
 from service.monitoring import metrics
 from service.wallet.economy import EarnLimitReached, EarnRule, Usage, check_usage, day_start
 
-# The hot statements are written out once and sent as raw SQL through Tortoise's own connection
+# The hot statements are built once and sent with parameters through Tortoise's own connection
 # (asyncpg prepares and caches each one per connection). Built per call by Tortoise's query
 # builder and model layer they cost more CPU than their round trips (bench/orm_overhead.py:
 # ~100 us per statement), and the wallet is the hottest path. The caller is identified by the
 # token's subject only: the statement that locks (or reads) the user row is also the one that
 # proves the user exists, so a missing row answers 401 without a separate auth read.
 
-# PostgreSQL: lock the row; concurrent changes of this user queue here until we commit. The
-# token version rides on this statement, so revocation costs no extra round trip.
-_POSTGRES_LOCK_USER = (
-    'SELECT "id", "balance", "token_version" FROM "users" WHERE "user_id" = $1 FOR UPDATE'
-)
+_USER_STATE = ("id", "balance", "token_version")
+
+
+@functools.cache
+def _user_statements(dialect: str) -> tuple[str, str]:
+    """(lock the user row, read it) for `dialect`, from Tortoise's query builder.
+
+    On PostgreSQL the first is `SELECT ... FOR UPDATE`: concurrent changes of this user queue
+    there until we commit, and the token version rides on it, so revocation costs no extra
+    round trip. Built on first use because the builder needs the initialised connection; the
+    text depends on the dialect only.
+    """
+    by_user = User.filter(user_id="")
+    return (
+        by_user.select_for_update().only(*_USER_STATE).sql(),
+        by_user.only(*_USER_STATE).sql(),
+    )
+
+
 # The balance update and the ledger row in one round trip: a data-modifying CTE always runs to
 # completion, referenced or not, in the same transaction and under the lock taken above.
 _POSTGRES_SET_BALANCE_AND_LOG = (
@@ -70,7 +85,6 @@ _SQLITE_CHANGE_BALANCE = (
     'WHERE "user_id" = ?2 AND (?3 IS NULL OR "token_version" <= ?3) AND "balance" + ?1 >= 0 '
     'AND (?1 <= 0 OR "balance" + ?1 <= ?4) RETURNING "id", "balance"'
 )
-_SQLITE_USER_STATE = 'SELECT "balance", "token_version" FROM "users" WHERE "user_id" = ?'
 _SQLITE_USAGE = (
     'SELECT COALESCE(SUM(CASE WHEN "ts" >= ? THEN "delta" END), 0) AS "total", '
     'COUNT(CASE WHEN "ts" >= ? THEN 1 END) AS "count", MAX("ts") AS "last_at" FROM "wallet_ledger" '
@@ -81,10 +95,6 @@ _SQLITE_LOG_CHANGE = (
     '"idempotency_key", "request_id", "ts") VALUES (?, ?, ?, ?, ?, ?, ?)'
 )
 
-_USER_ROW = {
-    "postgres": 'SELECT "id", "balance", "token_version" FROM "users" WHERE "user_id" = $1',
-    "sqlite": 'SELECT "id", "balance", "token_version" FROM "users" WHERE "user_id" = ?',
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +154,8 @@ def _refuse_usage(rule: EarnRule, change: BalanceChange, row: Mapping[str, Any],
 async def _apply_postgres(
     conn: BaseDBAsyncClient, user_id: str, change: BalanceChange, limits: Limits, missing: Exception
 ) -> int:
-    _, rows = await conn.execute_query(_POSTGRES_LOCK_USER, [user_id])
+    lock_user, _ = _user_statements(conn.capabilities.dialect)
+    _, rows = await conn.execute_query(lock_user, [user_id])
     if not rows:
         raise missing
     user_pk = rows[0]["id"]
@@ -176,7 +187,8 @@ async def _apply_sqlite(
         _SQLITE_CHANGE_BALANCE, [change.delta, user_id, limits.token_version, limits.max_balance]
     )
     if not rows:
-        _, state = await conn.execute_query(_SQLITE_USER_STATE, [user_id])
+        _, read_user = _user_statements(conn.capabilities.dialect)
+        _, state = await conn.execute_query(read_user, [user_id])
         if not state:
             raise missing
         _check_bounds(limits, change, state[0]["balance"], state[0]["token_version"])
@@ -213,7 +225,8 @@ async def apply_change(
 
 async def _user_row(identity: Identity) -> Mapping[str, Any]:
     conn = User._meta.db
-    _, rows = await conn.execute_query(_USER_ROW[conn.capabilities.dialect], [identity.user_id])
+    _, read_user = _user_statements(conn.capabilities.dialect)
+    _, rows = await conn.execute_query(read_user, [identity.user_id])
     if not rows:
         raise unknown_user()
     check_version(identity, rows[0]["token_version"])
