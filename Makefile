@@ -49,15 +49,18 @@ lock:
 clean:
 	rm -rf $(VENV) .pytest_cache
 
-# promtool (from Debian's prometheus package) checks deploy/prometheus/alerts.yml in the tests;
-# installed only when missing. Without it those tests skip locally and fail under CI=true.
-.PHONY: promtool
-test: promtool
-promtool:
-	@command -v promtool >/dev/null 2>&1 || { \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-	  apt-get install -y -qq --no-install-recommends prometheus >/dev/null; } || \
-	  echo "warning: could not install promtool (needs root and apt)"
+# Debian packages the tests use, as command:package, installed only when missing: promtool
+# checks deploy/prometheus/alerts.yml, headless chromium renders report.html. Without them
+# those tests skip locally and fail under CI=true.
+TEST_TOOLS := promtool:prometheus chromium:chromium
+.PHONY: test-tools
+test: test-tools
+test-tools:
+	@missing=""; for pair in $(TEST_TOOLS); do \
+	  command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; done; \
+	[ -z "$$missing" ] || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y -qq --no-install-recommends $$missing >/dev/null; } || \
+	  echo "warning: could not install$$missing (needs root and apt)"
 
 # Load benchmark of the wallet API against the hand-written yardstick (needs wrk + PostgreSQL).
 .PHONY: bench

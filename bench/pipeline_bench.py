@@ -45,7 +45,7 @@ def child(data_dir: str, reports_dir: str) -> None:
     from revenue.stages import run_all
 
     started, cpu_started = time.perf_counter(), time.process_time()
-    result = run_all(data_dir, reports_dir, progress=False)
+    result = run_all(data_dir, reports_dir)
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     peak_mib = peak_rss_mib()
     print(json.dumps({"seconds": result["seconds"], "wall": round(wall, 3), "cpu": round(cpu, 3),

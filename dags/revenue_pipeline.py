@@ -7,20 +7,25 @@ DataFrame ever goes through XCom. Only `publish` writes into REPORTS_DIR and onl
 it succeeds are the postbacks that `extract` took marked processed, so a failed run leaves
 the previous reports and the postbacks as they were.
 
-Run conf (all optional): {"date": "YYYY-MM-DD", "tolerance_minutes": 10}.
+Run conf (typed params, all optional): date (YYYY-MM-DD; default: a scheduled run's data
+interval start, else the latest day costs_daily.csv covers), tolerance_minutes, shards.
+A data error (missing file or column, unreadable or empty CSV) fails its task at once, without
+retries, and its message is pushed as the task's `data_error` XCom for the service to show.
 Environment: DATA_DIR, REPORTS_DIR, DATABASE_URL (as the service reads them),
-PIPELINE_TASK_RETRIES (default 2), PIPELINE_RETRY_DELAY_SECONDS (default 120).
+PIPELINE_TASK_RETRIES (default 2), PIPELINE_RETRY_DELAY_SECONDS (default 120), PIPELINE_SHARDS (default 1).
 Heavy imports (pandas, the service's ORM) stay inside the tasks so parsing this file is cheap.
 """
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from airflow.sdk import CronDataIntervalTimetable, dag, get_current_context, task
+from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task
 
-DEFAULT_TOLERANCE_MINUTES = 10.0
+from revenue.params import DATA_ERROR_XCOM_KEY, DEFAULT_TOLERANCE_MINUTES, MAX_TOLERANCE_MINUTES
 
 
 def _record_success(run_started: datetime | None) -> None:
@@ -34,7 +39,26 @@ def _record_success(run_started: datetime | None) -> None:
 
 
 def _handoff(previous: dict[str, Any], stats: dict[str, Any]) -> dict[str, Any]:
-    return {"work_dir": previous["work_dir"], "report_date": previous["report_date"], "stats": stats}
+    return {key: previous[key] for key in ("work_dir", "report_date", "report_date_reason")} | {"stats": stats}
+
+
+def fail_fast_on_data_errors(stage: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+    """Bad input data fails the task for good (retries are for transient faults), with its message
+    kept where the service and the Airflow UI find it."""
+
+    @functools.wraps(stage)
+    def run(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        from airflow.exceptions import AirflowFailException
+
+        from revenue.io import InputDataError
+
+        try:
+            return stage(*args, **kwargs)
+        except InputDataError as exc:
+            get_current_context()["ti"].xcom_push(key=DATA_ERROR_XCOM_KEY, value=str(exc))
+            raise AirflowFailException(str(exc)) from exc
+
+    return run
 
 
 @dag(
@@ -51,14 +75,30 @@ def _handoff(previous: dict[str, Any], stats: dict[str, Any]) -> dict[str, Any]:
         "retries": int(os.environ.get("PIPELINE_TASK_RETRIES", "2")),
         "retry_delay": timedelta(seconds=float(os.environ.get("PIPELINE_RETRY_DELAY_SECONDS", "120"))),
     },
+    params={
+        "date": Param(
+            None, type=["null", "string"], format="date",
+            description="D-1 to report on (YYYY-MM-DD). Empty: a scheduled run's data interval start, "
+                        "else the latest day costs_daily.csv covers.",
+        ),
+        "tolerance_minutes": Param(
+            DEFAULT_TOLERANCE_MINUTES, type="number", minimum=0, maximum=MAX_TOLERANCE_MINUTES,
+            description="Reconciliation window: AppsFlyer and gateway times at most this far apart match.",
+        ),
+        "shards": Param(
+            int(os.environ.get("PIPELINE_SHARDS", "1")), type="integer", minimum=1, maximum=1024,
+            description="Hash partitions of the inputs (SPEC §6 distributed execution).",
+        ),
+    },
     tags=["revenue", "reports"],
     doc_md=__doc__,
 )
 def revenue_pipeline() -> None:
     @task
+    @fail_fast_on_data_errors
     def extract() -> dict[str, Any]:
         from revenue import stages
-        from revenue.dates import resolve_report_date
+        from revenue.dates import report_date_for_run
         from revenue.postbacks import postbacks_to_purchases
         from service.config import Settings
         from service.domain import pipeline_work
@@ -67,49 +107,55 @@ def revenue_pipeline() -> None:
         context = get_current_context()
         dag_run = context["dag_run"]
         settings = Settings()
-        report_date = resolve_report_date(
-            (dag_run.conf or {}).get("date"), context.get("data_interval_start"), dag_run.run_after
+        choice = report_date_for_run(
+            context["params"].get("date"), str(getattr(dag_run.run_type, "value", dag_run.run_type)),
+            context.get("data_interval_start"),
         )
         work_dir = pipeline_work.work_dir_for(settings.DATA_DIR, dag_run.run_id)
         pipeline_work.prune_work_dirs(settings.DATA_DIR, keep=work_dir)
         postbacks = postback_batches.take_batch(settings.DATABASE_URL, work_dir)
         stats = stages.extract(settings.DATA_DIR, work_dir, postbacks_to_purchases(postbacks))
-        run = {"work_dir": str(work_dir), "report_date": report_date.isoformat() if report_date else None}
+        run = {"work_dir": str(work_dir), "report_date": choice.text, "report_date_reason": choice.reason}
         return _handoff(run, stats)
 
     @task
+    @fail_fast_on_data_errors
     def normalise(run: dict[str, Any]) -> dict[str, Any]:
         from revenue import stages
 
         return _handoff(run, stages.normalise(run["work_dir"]))
 
     @task
+    @fail_fast_on_data_errors
     def dedup(run: dict[str, Any]) -> dict[str, Any]:
         from revenue import stages
 
         return _handoff(run, stages.dedup(run["work_dir"]))
 
     @task
+    @fail_fast_on_data_errors
     def reconcile(run: dict[str, Any]) -> dict[str, Any]:
         from revenue import stages
 
-        conf = get_current_context()["dag_run"].conf or {}
-        tolerance = float(conf.get("tolerance_minutes", DEFAULT_TOLERANCE_MINUTES))
+        tolerance = float(get_current_context()["params"]["tolerance_minutes"])
         return _handoff(run, stages.reconcile(run["work_dir"], tolerance_minutes=tolerance))
 
     @task
+    @fail_fast_on_data_errors
     def roas_anomaly(run: dict[str, Any]) -> dict[str, Any]:
         from revenue import stages
 
-        return _handoff(run, stages.roas_anomaly(run["work_dir"], run["report_date"]))
+        return _handoff(run, stages.roas_anomaly(run["work_dir"], run["report_date"], run["report_date_reason"]))
 
     @task
+    @fail_fast_on_data_errors
     def arpdau(run: dict[str, Any]) -> dict[str, Any]:
         from revenue import stages
 
-        return _handoff(run, stages.arpdau(run["work_dir"], run["report_date"]))
+        return _handoff(run, stages.arpdau(run["work_dir"], run["report_date"], run["report_date_reason"]))
 
     @task
+    @fail_fast_on_data_errors
     def publish(reconciled: dict[str, Any], *_other_branches: dict[str, Any]) -> dict[str, Any]:
         import shutil
 
@@ -123,7 +169,9 @@ def revenue_pipeline() -> None:
         marked = postback_batches.commit_batch(settings.DATABASE_URL, work_dir)
         shutil.rmtree(work_dir, ignore_errors=True)
         _record_success(get_current_context()["dag_run"].start_date)
-        return {**published, "report_date": reconciled["report_date"], "postbacks_processed": marked}
+        summary = published["summary"]
+        return {**published, "report_date": summary["date"], "report_date_reason": summary["dateReason"],
+                "postbacks_processed": marked}
 
     curated = dedup(normalise(extract()))
     publish(reconcile(curated), roas_anomaly(curated), arpdau(curated))

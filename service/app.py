@@ -77,6 +77,7 @@ def create_app(settings: Settings | object | None = None, name: str = APP_NAME) 
     app.config.REQUEST_MAX_SIZE = MAX_BODY_BYTES
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.config.ACCESS_LOG = False
+    app.config.RESPONSE_TIMEOUT = pipeline.response_timeout(settings, app.config.RESPONSE_TIMEOUT)
     app.config.update(_openapi_config(settings))
     app.ctx.settings = settings
     app.ctx.dialect = dialect_of(settings.DATABASE_URL)

@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     AIRFLOW_API_URL: str | None = None
     AIRFLOW_USERNAME: str | None = None
     AIRFLOW_PASSWORD: str | None = None
+    # How long POST /run-pipeline with `wait` waits before answering 202 with the run still going.
+    PIPELINE_WAIT_SECONDS: float = Field(default=300, ge=0)
     DB_POOL_MAX: int = Field(default=20, ge=1)
     WEB_WORKERS: int | None = Field(default=None, ge=1)
     REDIS_URL: str | None = None

@@ -3,9 +3,17 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
+from pathlib import Path
+from typing import TextIO
 
-from revenue.io import InputSchemaError
+from revenue import reconcile as reconcile_stage
+from revenue.dates import parse_report_date
+from revenue.io import InputDataError
+from revenue.params import DEFAULT_TOLERANCE_MINUTES
 from revenue.stages import run_all
+
+STAGE_NAMES = ("extract", "normalise", "dedup", "reconcile", "roas_anomaly", "arpdau", "publish")
 
 
 def summary_table(result: dict) -> str:
@@ -15,6 +23,7 @@ def summary_table(result: dict) -> str:
     reconcile = stages["reconcile"]["summary"]
     roas, arpdau = stages["roas_anomaly"], stages["arpdau"]
     seconds = result["seconds"]
+    arpdau_text = "none (no DAU)" if arpdau["arpdau"] is None else f"${arpdau['arpdau']:,.2f}"
     lines = [
         ("stage", "rows in", "rows out", "seconds"),
         *[
@@ -29,14 +38,81 @@ def summary_table(result: dict) -> str:
         ("", "", f"revenue mismatches {reconcile['revenueMismatches']}", ""),
         ("roas_anomaly", roas["campaigns"], f"anomalies {roas['anomalies']} ({roas['critical']} critical)",
          seconds["roas_anomaly"]),
-        ("arpdau", arpdau["campaigns"], f"DAU {arpdau['dau']}, ARPDAU {arpdau['arpdau']}", seconds["arpdau"]),
+        ("arpdau", arpdau["campaigns"], f"DAU {arpdau['dau']:,}, ARPDAU {arpdau_text}", seconds["arpdau"]),
         ("publish", "", f"{len(stages['publish']['reports'])} reports", seconds["publish"]),
-        ("total", "", f"report date {roas['date']}", seconds["total"]),
+        ("total", "", "", seconds["total"]),
     ]
     widths = [max(len(str(row[i])) for row in lines) for i in range(4)]
     rendered = [" | ".join(str(cell).ljust(width) for cell, width in zip(row, widths)) for row in lines]
     rendered.insert(1, "-+-".join("-" * width for width in widths))
     return "\n".join(rendered)
+
+
+def closing_lines(result: dict, reports_dir: str) -> list[str]:
+    """The report date and why, where the reports are, and every data-coverage warning."""
+    summary = result["stages"]["publish"]["summary"]
+    warnings = summary["dataCoverageWarnings"]
+    lines = [
+        f"Report date (D-1): {summary['date']} ({summary['dateWhy']})",
+        f"Reports: {Path(reports_dir).resolve()} ({len(result['stages']['publish']['reports'])} files, "
+        f"open report.html)",
+    ]
+    if warnings:
+        lines.append(f"Data coverage: {len(warnings)} warning(s)")
+        lines += [f"  warning: {warning}" for warning in warnings]
+    else:
+        lines.append("Data coverage: complete for this day")
+    return lines
+
+
+def _stage_outcome(result: dict) -> str:
+    rows = result.get("rows")
+    if isinstance(rows, dict):
+        return " ".join(f"{key}={value:,}" for key, value in rows.items() if isinstance(value, int))
+    summary = result.get("summary", {})
+    if isinstance(summary.get(reconcile_stage.MATCHED), dict):
+        return " ".join(f"{c}={summary[c]['count']:,}" for c in reconcile_stage.CATEGORIES)
+    if "reports" in result:
+        return f"reports={len(result['reports'])}"
+    return " ".join(
+        f"{key}={value}" for key, value in result.items() if isinstance(value, (int, str)) and key not in _SAID_LATER
+    )
+
+
+_SAID_LATER = {"dateReason", "dateWhy"}  # closing_lines states the date's reason once
+
+
+class StageProgress:
+    """One live tqdm bar over the stages in a terminal; one plain line per stage otherwise (CI, logs)."""
+
+    def __init__(self, stream: TextIO, live: bool) -> None:
+        self.stream = stream
+        self.started = 0.0
+        self.bar = None
+        if live:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=len(STAGE_NAMES), file=stream, unit="stage", desc="pipeline", leave=True,
+                            bar_format="{desc:<24} {bar:20} {n_fmt}/{total_fmt} stages {elapsed}")
+
+    def __call__(self, name: str, result: dict | None) -> None:
+        if result is None:
+            self.started = time.perf_counter()
+            if self.bar is not None:
+                self.bar.set_description_str(f"pipeline: {name}")
+            return
+        seconds = time.perf_counter() - self.started
+        line = f"{time.strftime('%H:%M:%S')} {name} done in {seconds:.2f} s: {_stage_outcome(result)}"
+        if self.bar is not None:
+            self.bar.write(line, file=self.stream)
+            self.bar.update(1)
+        else:
+            print(line, file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.set_description_str("pipeline: done")
+            self.bar.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,20 +121,25 @@ def main(argv: list[str] | None = None) -> int:
     run = commands.add_parser("run", help="run every stage and write the reports")
     run.add_argument("--data-dir", default="data")
     run.add_argument("--reports-dir", default="reports")
-    run.add_argument("--date", default=None, help="report date D-1 (YYYY-MM-DD); default: latest cost date")
-    run.add_argument("--tolerance-minutes", type=float, default=10)
+    run.add_argument("--date", default=None, type=parse_report_date,
+                     help="report date D-1 (YYYY-MM-DD); default: the latest day costs_daily.csv covers")
+    run.add_argument("--tolerance-minutes", type=float, default=DEFAULT_TOLERANCE_MINUTES)
     run.add_argument("--work-dir", default=None, help="keep the stage Parquet files here")
-    run.add_argument("--no-progress", action="store_true")
+    run.add_argument("--no-progress", action="store_true", help="no live progress bar, even in a terminal")
     args = parser.parse_args(argv)
+    progress = StageProgress(sys.stderr, live=sys.stderr.isatty() and not args.no_progress)
     try:
         result = run_all(
             args.data_dir, args.reports_dir, report_date=args.date, work_dir=args.work_dir,
-            progress=not args.no_progress, tolerance_minutes=args.tolerance_minutes,
+            tolerance_minutes=args.tolerance_minutes, on_stage=progress,
         )
-    except (InputSchemaError, ValueError) as exc:  # bad inputs or an unusable --date: say so, no traceback
+    except InputDataError as exc:  # bad inputs: one line naming file and line, no traceback
+        progress.close()
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    progress.close()
     print(summary_table(result))
+    print("\n".join(closing_lines(result, args.reports_dir)))
     return 0
 
 

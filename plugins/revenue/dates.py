@@ -1,10 +1,24 @@
-"""Which day a pipeline run reports on (D-1), from what the run knows about itself (SPEC §5, §6)."""
+"""Which day a pipeline run reports on (D-1), and why (SPEC §5.4, §6)."""
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta, timezone
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+# Why a run reports on its day; stated in every output (API, run record, CLI, reports).
+GIVEN = "given"
+DATA_INTERVAL = "data_interval"
+LATEST_COST_DATE = "latest_cost_date"
+REASONS = {
+    GIVEN: "the date given to the run",
+    DATA_INTERVAL: "the scheduled run's data interval start",
+    LATEST_COST_DATE: "no date given: the latest day costs_daily.csv covers",
+}
+# Airflow run types whose data interval is the day they report on (manual and API runs have none
+# that means anything: SPEC §6).
+_INTERVAL_RUN_TYPES = frozenset({"scheduled", "backfill"})
 
 
 def parse_report_date(text: str) -> date:
@@ -21,22 +35,28 @@ def _utc_date(moment: datetime) -> date:
     return moment.astimezone(timezone.utc).date()
 
 
-def resolve_report_date(
-    conf_date: str | None,
-    data_interval_start: datetime | None,
-    run_after: datetime | None,
-) -> date | None:
-    """D-1 of a run.
+@dataclass(frozen=True)
+class ReportDateChoice:
+    """D-1 as far as the run context decides it: ``day`` None means the latest cost date,
+    which only the data can tell (``revenue.stages.report_date_or_latest_cost_day``)."""
 
-    ``conf["date"]`` wins (manual runs naming a day); else a scheduled run's data interval start,
-    because with the daily data-interval timetable that interval *is* D-1; else the day before
-    ``run_after`` (manual/API runs without a logical date have no data interval). None only when
-    nothing is known, and the library then reports on the latest cost date.
-    """
+    day: date | None
+    reason: str
+
+    @property
+    def text(self) -> str | None:
+        return self.day.isoformat() if self.day else None
+
+
+def report_date_for_run(
+    conf_date: str | None, run_type: str | None, data_interval_start: datetime | None
+) -> ReportDateChoice:
+    """D-1 of a run from its context: ``conf["date"]``, else a scheduled run's data interval
+    start (with the daily data-interval timetable that interval *is* D-1), else the latest cost
+    date. A manual run's data interval is ignored: manual runs, from the API, the Airflow UI or
+    the CLI, all default to the same day."""
     if conf_date is not None:
-        return parse_report_date(conf_date)
-    if data_interval_start is not None:
-        return _utc_date(data_interval_start)
-    if run_after is not None:
-        return _utc_date(run_after) - timedelta(days=1)
-    return None
+        return ReportDateChoice(parse_report_date(conf_date), GIVEN)
+    if run_type in _INTERVAL_RUN_TYPES and data_interval_start is not None:
+        return ReportDateChoice(_utc_date(data_interval_start), DATA_INTERVAL)
+    return ReportDateChoice(None, LATEST_COST_DATE)

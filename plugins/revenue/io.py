@@ -8,8 +8,11 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
+import secrets
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,21 +41,79 @@ INPUT_FILES: dict[str, str] = {
 SOURCE_ROW = "source_row"
 
 
-class InputSchemaError(ValueError):
-    """An input file is missing, unreadable, or lacks a required column."""
+# At most this many line numbers of skipped rows are listed per file (all are counted).
+MAX_LISTED_LINES = 20
+_BOMS = (  # longest first: a UTF-32 LE mark starts with the UTF-16 LE one
+    (b"\xff\xfe\x00\x00", "UTF-32 LE"), (b"\x00\x00\xfe\xff", "UTF-32 BE"),
+    (b"\xff\xfe", "UTF-16 LE"), (b"\xfe\xff", "UTF-16 BE"),
+)
+_UTF8_BOM = b"\xef\xbb\xbf"
+_BLANK_PROBE_BYTES = 1 << 16
+_ARROW_ROW = re.compile(r"[Rr]ow #(\d+)")
 
-    def __init__(self, file: str, column: str | None, problem: str) -> None:
+
+class InputDataError(ValueError):
+    """The input data cannot be used as it is: retrying will not help, the file must be fixed."""
+
+
+class InputSchemaError(InputDataError):
+    """An input file is missing, unreadable, or lacks a required column; names file, column or line."""
+
+    def __init__(self, file: str, column: str | None, problem: str, line: int | None = None) -> None:
         self.file = file
         self.column = column
         self.problem = problem
-        where = f"{file}: column {column!r}" if column else file
+        self.line = line
+        where = file + (f": line {line}" if line else "") + (f": column {column!r}" if column else "")
         super().__init__(f"{where}: {problem}")
 
 
+@dataclass
+class CsvInput:
+    """One input as read: its rows as text, and the malformed lines skipped to get them."""
+
+    frame: pd.DataFrame
+    malformed_rows: int = 0
+    malformed_lines: list[int] = field(default_factory=list)
+
+
+def _encoding_problem(head: bytes) -> str | None:
+    for mark, name in _BOMS:
+        if head.startswith(mark):
+            return f"encoded as {name} (byte-order mark); save it as UTF-8"
+    return None
+
+
+def _first_non_utf8_line(path: Path) -> tuple[int, str] | None:
+    with path.open("rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return number, f"byte 0x{raw[exc.start]:02x} at column {exc.start + 1}"
+    return None
+
+
 def _read_header(path: Path) -> list[str]:
-    with path.open("r", encoding="utf-8-sig", errors="replace", newline="") as fh:
+    """Column names of the first line; InputSchemaError when the file is empty or not UTF-8."""
+    with path.open("rb") as fh:
+        head = fh.read(4)
+        fh.seek(0)
         first = fh.readline()
-    return [name.strip() for name in next(csv.reader([first]), [])] if first.strip() else []
+    problem = _encoding_problem(head)
+    if problem:
+        raise InputSchemaError(path.name, None, problem)
+    if not first.removeprefix(_UTF8_BOM).strip():
+        with path.open("rb") as fh:
+            blank = not fh.read(_BLANK_PROBE_BYTES).removeprefix(_UTF8_BOM).strip()
+        empty = blank and path.stat().st_size <= _BLANK_PROBE_BYTES
+        raise InputSchemaError(path.name, None, "file is empty" if empty else "no header: line 1 is blank")
+    try:
+        text = first.removeprefix(_UTF8_BOM).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputSchemaError(path.name, None, f"not UTF-8 (byte 0x{first[exc.start]:02x}); save it as UTF-8",
+                               line=1) from None
+    return [name.strip() for name in next(csv.reader([text]), [])]
 
 
 def check_schema(path: Path, columns: tuple[str, ...]) -> None:
@@ -64,23 +125,62 @@ def check_schema(path: Path, columns: tuple[str, ...]) -> None:
             raise InputSchemaError(path.name, column, f"required column missing (header: {header[:12]})")
 
 
-def read_input_csv(path: str | Path, columns: tuple[str, ...]) -> pd.DataFrame:
-    """Read one CSV as text with exactly ``columns`` (plus ``source_row``), or raise InputSchemaError."""
+def _unreadable(path: Path, exc: Exception) -> InputSchemaError:
+    """Arrow's parse error as a sentence naming the line, without echoing the raw bytes."""
+    message = str(exc)
+    if "UTF8" in message or "UTF-8" in message:
+        found = _first_non_utf8_line(path)
+        if found:
+            return InputSchemaError(path.name, None, f"not UTF-8 ({found[1]}); save it as UTF-8", line=found[0])
+    row = _ARROW_ROW.search(message)
+    reason = message.split(":", 1)[0] if ":" in message else message
+    return InputSchemaError(path.name, None, f"not a readable CSV ({reason.strip()[:120]})",
+                            line=int(row.group(1)) if row else None)
+
+
+def _parse(path: Path, columns: tuple[str, ...], header: list[str], threads: bool) -> tuple[pa.Table, list[int | None]]:
+    """The table, and the line number of every row skipped for a wrong field count (None when the
+    multi-threaded reader does not know it)."""
+    skipped: list[int | None] = []
+
+    def skip_malformed(row: pa_csv.InvalidRow) -> str:
+        skipped.append(row.number)
+        return "skip"
+
+    try:
+        table = pa_csv.read_csv(
+            path,
+            read_options=pa_csv.ReadOptions(use_threads=threads),
+            parse_options=pa_csv.ParseOptions(invalid_row_handler=skip_malformed),
+            convert_options=pa_csv.ConvertOptions(
+                include_columns=list(columns), column_types={name: pa.string() for name in header},
+                strings_can_be_null=False, quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowException, UnicodeDecodeError) as exc:
+        raise _unreadable(path, exc) from None
+    return table, skipped
+
+
+def read_input_csv(path: str | Path, columns: tuple[str, ...]) -> CsvInput:
+    """Read one CSV as text with exactly ``columns`` (plus ``source_row``), or raise InputSchemaError.
+
+    A row whose field count differs from the header's is skipped and its line counted; anything
+    else the parser cannot read rejects the file, naming the line where it can.
+    """
     path = Path(path)
     check_schema(path, columns)
-    try:
-        frame = pd.read_csv(
-            path, engine="pyarrow", dtype=str, usecols=list(columns), keep_default_na=False,
-            encoding="utf-8",
-        )
-    except Exception as exc:  # pyarrow raises several unrelated types for malformed CSV
-        raise InputSchemaError(path.name, None, f"not a readable CSV ({exc.__class__.__name__}: {exc})") from exc
-    frame = frame[list(columns)]
+    header = _read_header(path)
+    table, skipped = _parse(path, columns, header, threads=True)
+    if None in skipped:  # only a single-threaded read numbers the lines: worth it only when some are bad
+        table, skipped = _parse(path, columns, header, threads=False)
+    frame = table.to_pandas()[list(columns)]
     frame[SOURCE_ROW] = pd.RangeIndex(len(frame), dtype="int64")
-    return frame
+    lines = sorted(line for line in skipped if line is not None)
+    return CsvInput(frame, len(skipped), lines[:MAX_LISTED_LINES])
 
 
-def read_inputs(data_dir: str | Path) -> dict[str, pd.DataFrame]:
+def read_inputs(data_dir: str | Path) -> dict[str, CsvInput]:
     """All four inputs keyed by source name; every schema is checked before any is parsed."""
     data_dir = Path(data_dir)
     for source, filename in INPUT_FILES.items():
@@ -134,12 +234,40 @@ class AtomicBatch:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
+        if exc_type is not None:
+            self._discard_temps()
+            return
+        # A rename can still fail (a directory in the way, say): every target renamed so far gets
+        # its previous file back from a hard link, so the set changes whole or not at all.
+        renamed: list[tuple[Path, Path | None]] = []
+        try:
             for tmp, path in self._pending:
-                os.replace(tmp, path)
-        else:
-            for tmp, _ in self._pending:
-                tmp.unlink(missing_ok=True)
+                backup = None
+                if path.is_file():
+                    backup = path.with_name(f".{path.name}.{secrets.token_hex(4)}.previous")
+                    os.link(path, backup)
+                try:
+                    os.replace(tmp, path)
+                except BaseException:
+                    if backup is not None:
+                        backup.unlink()
+                    raise
+                renamed.append((path, backup))
+        except BaseException:
+            for path, backup in reversed(renamed):
+                if backup is None:
+                    path.unlink()
+                else:
+                    os.replace(backup, path)
+            self._discard_temps()
+            raise
+        for _, backup in renamed:
+            if backup is not None:
+                backup.unlink()
+
+    def _discard_temps(self) -> None:
+        for tmp, _ in self._pending:
+            tmp.unlink(missing_ok=True)
 
 
 def json_text(payload: Any) -> str:

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from revenue.io import SOURCE_ROW
+from revenue.params import DEFAULT_TOLERANCE_MINUTES
 
 MATCHED, AF_ONLY, CONFIRMED_ONLY = "matched", "af_only", "confirmed_only"
 CATEGORIES = (MATCHED, AF_ONLY, CONFIRMED_ONLY)
@@ -91,7 +92,9 @@ def greedy_one_to_one(af_index: np.ndarray, conf_index: np.ndarray, n_af: int, n
     return taken
 
 
-def match_pairs(af: pd.DataFrame, confirmed: pd.DataFrame, tolerance_minutes: float = 10) -> tuple[np.ndarray, np.ndarray]:
+def match_pairs(
+    af: pd.DataFrame, confirmed: pd.DataFrame, tolerance_minutes: float = DEFAULT_TOLERANCE_MINUTES
+) -> tuple[np.ndarray, np.ndarray]:
     """Positional indices (into ``af``, into ``confirmed``) of the matched pairs.
 
     ``af`` needs appsflyer_id, event_time_utc, original_revenue_usd, source_row;
@@ -133,7 +136,9 @@ def _take(frame: pd.DataFrame, columns: list[str], positions: np.ndarray) -> pa.
     return table.take(pa.array(positions, mask=positions < 0))
 
 
-def reconcile(af: pd.DataFrame, confirmed: pd.DataFrame, tolerance_minutes: float = 10) -> pd.DataFrame:
+def reconcile(
+    af: pd.DataFrame, confirmed: pd.DataFrame, tolerance_minutes: float = DEFAULT_TOLERANCE_MINUTES
+) -> pd.DataFrame:
     """Every AppsFlyer record, then every unmatched confirmed record, with its category and pair.
 
     ``af`` needs appsflyer_id, event_time_utc, original_revenue_usd, source_row, receipt_id,

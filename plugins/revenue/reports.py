@@ -13,9 +13,11 @@ import pyarrow as pa
 
 from revenue import reconcile as reconcile_stage
 from revenue import roas as roas_stage
-from revenue.io import SOURCE_ROW, AtomicBatch, iso_utc_text, json_text, read_parquet, write_csv
+from revenue.io import INPUT_FILES, SOURCE_ROW, AtomicBatch, iso_utc_text, json_text, read_parquet, write_csv
+from revenue.work import load_meta
 
 MAX_EXAMPLES = 1000
+MALFORMED_LINE = "malformed_line"
 REPORT_FILES = (
     "purchases_curated.csv", "reconciliation.json", "reconciliation_detail.csv",
     "roas_d1.json", "roas_anomaly.json", "arpdau_d1.json", "report.html",
@@ -93,10 +95,13 @@ def data_quality(work_dir: Path, extract_meta: dict, curated: pd.DataFrame) -> d
     dropped: dict[str, dict[str, int]] = {}
     for row in drops.itertuples(index=False):
         dropped.setdefault(row.source, {})[row.reason] = int(row.rows)
+    malformed = extract_meta.get("malformed", {})
+    for source, skipped in malformed.items():
+        dropped.setdefault(source, {})[MALFORMED_LINE] = skipped["rows"]
     return {
         "rowsIn": extract_meta["rows"],
         "dropped": dropped,
-        "droppedTotal": int(drops["rows"].sum()),
+        "droppedTotal": int(drops["rows"].sum()) + sum(skipped["rows"] for skipped in malformed.values()),
         "curatedPurchases": int(len(curated)),
         "chargebacks": {
             "purchasesFlagged": int(curated["chargeback"].sum()),
@@ -105,8 +110,23 @@ def data_quality(work_dir: Path, extract_meta: dict, curated: pd.DataFrame) -> d
     }
 
 
-def d1_coverage(daily: pd.DataFrame, report_date: str) -> dict:
-    """Whether the inputs hold any cost or revenue on D-1, and the latest days they do hold.
+def input_warnings(extract_meta: dict) -> list[str]:
+    """What the inputs lacked as read: files with a header and no rows, malformed lines skipped."""
+    warnings = []
+    for source, rows in extract_meta["rows"].items():
+        if source in INPUT_FILES and rows == 0:
+            warnings.append(f"{INPUT_FILES[source]} has a header but no data rows.")
+    for source, skipped in extract_meta.get("malformed", {}).items():
+        lines = ", ".join(str(line) for line in skipped["lines"])
+        more = "" if len(skipped["lines"]) >= skipped["rows"] else ", ..."
+        warnings.append(f"{INPUT_FILES[source]}: {skipped['rows']:,} malformed line(s) skipped "
+                        f"(wrong number of fields; line {lines}{more}).")
+    return warnings
+
+
+def d1_coverage(daily: pd.DataFrame, report_date: str, dau: int, extract_meta: dict) -> dict:
+    """Whether the inputs hold any cost, revenue and sessions on D-1, the latest days they do hold,
+    and every gap as a warning.
 
     A run for a day the exports have not reached yet must say so: an empty D-1 would otherwise
     read as "no anomalies" to the people acting on the report.
@@ -118,21 +138,28 @@ def d1_coverage(daily: pd.DataFrame, report_date: str) -> dict:
     has_cost, has_revenue = bool(on_day["cost_usd"].notna().any()), bool((on_day["revenue_usd"] > 0).any())
     latest_cost = cost_days.max().date().isoformat() if len(cost_days) else None
     latest_revenue = revenue_days.max().date().isoformat() if len(revenue_days) else None
-    warnings = []
+    warnings = input_warnings(extract_meta)
     if not has_cost:
         warnings.append(f"costs_daily has no rows for {report_date} (latest cost date: {latest_cost or 'none'}).")
     if not has_revenue:
         warnings.append(f"No curated purchase revenue on {report_date} (latest: {latest_revenue or 'none'}).")
+    if dau == 0:
+        warnings.append(f"No sessions on {report_date}: DAU is 0, so ARPDAU cannot be computed.")
     return {
-        "hasCost": has_cost, "hasRevenue": has_revenue,
+        "hasCost": has_cost, "hasRevenue": has_revenue, "hasSessions": dau > 0,
         "latestCostDate": latest_cost, "latestRevenueDate": latest_revenue, "warnings": warnings,
     }
 
 
-def roas_d1_payload(verdicts: pd.DataFrame, report_date: str, coverage: dict) -> dict:
+def date_fields(meta: dict) -> dict:
+    """The report date and why it was chosen, as every report states them."""
+    return {"date": meta["date"], "dateReason": meta["dateReason"], "dateWhy": meta["dateWhy"]}
+
+
+def roas_d1_payload(verdicts: pd.DataFrame, roas_meta: dict, coverage: dict) -> dict:
     revenue, cost = float(verdicts["revenue_usd"].sum()), float(verdicts["cost_usd"].fillna(0).sum())
     return {
-        "date": report_date,
+        **date_fields(roas_meta),
         "dataCoverage": coverage,
         "campaigns": records(verdicts[["campaign", "revenue_usd", "cost_usd", "roas", "purchases"]]),
         "totals": {
@@ -167,14 +194,13 @@ def roas_anomaly_payload(verdicts: pd.DataFrame, report_date: str) -> dict:
     }
 
 
-def arpdau_payload(table: pd.DataFrame, report_date: str) -> dict:
-    return {"date": report_date, "campaigns": records(table[["campaign", "revenue_usd", "dau", "arpdau"]])}
+def arpdau_payload(table: pd.DataFrame, arpdau_meta: dict) -> dict:
+    return {**date_fields(arpdau_meta), "campaigns": records(table[["campaign", "revenue_usd", "dau", "arpdau"]])}
 
 
 def write_reports(work_dir: str | Path, reports_dir: str | Path) -> dict:
     """Build every report from work_dir, then rename all seven into reports_dir together."""
-    from revenue.report_html import render_report
-    from revenue.stages import load_meta
+    from revenue.report_html import render_report  # matplotlib is only needed here
 
     work, out = Path(work_dir), Path(reports_dir)
     curated = read_parquet(work / "curated_purchases.parquet")
@@ -183,7 +209,9 @@ def write_reports(work_dir: str | Path, reports_dir: str | Path) -> dict:
     daily = read_parquet(work / "roas_daily.parquet")
     arpdau_table = read_parquet(work / "arpdau_d1.parquet")
     reconcile_meta, roas_meta = load_meta(work, "reconcile"), load_meta(work, "roas")
-    quality = data_quality(work, load_meta(work, "extract"), curated)
+    arpdau_meta, extract_meta = load_meta(work, "arpdau"), load_meta(work, "extract")
+    quality = data_quality(work, extract_meta, curated)
+    coverage = d1_coverage(daily, roas_meta["date"], arpdau_meta["dau"], extract_meta)
 
     out.mkdir(parents=True, exist_ok=True)
     # The big CSVs are written by pyarrow (which releases the GIL) while this thread builds the
@@ -195,9 +223,9 @@ def write_reports(work_dir: str | Path, reports_dir: str | Path) -> dict:
         ]
         payloads = {
             "reconciliation.json": reconciliation_payload(detail, reconcile_meta, quality),
-            "roas_d1.json": roas_d1_payload(verdicts, roas_meta["date"], d1_coverage(daily, roas_meta["date"])),
+            "roas_d1.json": roas_d1_payload(verdicts, roas_meta, coverage),
             "roas_anomaly.json": roas_anomaly_payload(verdicts, roas_meta["date"]),
-            "arpdau_d1.json": arpdau_payload(arpdau_table, load_meta(work, "arpdau")["date"]),
+            "arpdau_d1.json": arpdau_payload(arpdau_table, arpdau_meta),
         }
         html = render_report(payloads, daily, verdicts)
         for name, payload in payloads.items():
@@ -207,10 +235,11 @@ def write_reports(work_dir: str | Path, reports_dir: str | Path) -> dict:
         for job in csv_jobs:
             job.result()
     summary = {
-        "date": roas_meta["date"],
+        **date_fields(roas_meta),
         **{c: reconcile_meta["summary"][c]["count"] for c in reconcile_stage.CATEGORIES},
         "revenueMismatches": reconcile_meta["summary"]["revenueMismatches"],
         "anomalies": roas_meta["anomalies"],
         "critical": roas_meta["critical"],
+        "dataCoverageWarnings": coverage["warnings"],
     }
     return {"reports": {name: str(out / name) for name in REPORT_FILES}, "summary": summary}

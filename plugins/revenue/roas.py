@@ -58,13 +58,9 @@ def daily_roas_from_revenue(revenue: pd.DataFrame, costs: pd.DataFrame) -> pd.Da
     return daily.sort_values(["date", "campaign"], ignore_index=True)
 
 
-def latest_cost_date(costs: pd.DataFrame, curated: pd.DataFrame) -> dt.date | None:
-    """Default report date: the latest date in costs_daily (else the latest purchase day)."""
-    if len(costs):
-        return costs["date"].max().date()
-    if len(curated):
-        return curated["event_time_utc"].max().date()
-    return None
+def latest_cost_date(costs: pd.DataFrame) -> dt.date | None:
+    """Default report date of a manual run: the latest date in costs_daily (SPEC §6)."""
+    return costs["date"].max().date() if len(costs) else None
 
 
 def roas_d1(daily: pd.DataFrame, report_date: dt.date) -> pd.DataFrame:

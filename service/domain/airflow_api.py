@@ -104,14 +104,15 @@ class AirflowClient:
         response = await self._request("GET", f"{self._run_path(run_id)}/taskInstances")
         return {ti["task_id"]: ti["state"] for ti in self._expect(response, 200)["task_instances"]}
 
-    async def publish_result(self, run_id: str) -> dict[str, Any] | None:
-        """What the publish task returned (report paths and summary), if it ran."""
+    async def task_xcom(self, run_id: str, task_id: str, key: str) -> Any:
+        """One XCom value of one task of the run, None when there is none."""
         response = await self._request(
-            "GET",
-            f"{self._run_path(run_id)}/taskInstances/{PUBLISH_TASK}/xcomEntries/return_value",
+            "GET", f"{self._run_path(run_id)}/taskInstances/{quote(task_id, safe='')}/xcomEntries/{key}",
             params={"deserialize": "true"},
         )
-        if response.status_code == 404:
-            return None
-        value = self._expect(response, 200).get("value")
+        return None if response.status_code == 404 else self._expect(response, 200).get("value")
+
+    async def publish_result(self, run_id: str) -> dict[str, Any] | None:
+        """What the publish task returned (report paths and summary), if it ran."""
+        value = await self.task_xcom(run_id, PUBLISH_TASK, "return_value")
         return value if isinstance(value, dict) else None

@@ -13,17 +13,20 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import subprocess
 import sys
 import threading
 import traceback
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from revenue.params import DATA_ERROR_XCOM_KEY
 from service.config import Settings
-from service.domain.pipeline_run_store import PipelineRun, RunStore
+from service.domain.pipeline_run_store import PipelineRun, RunStore, data_error_message
 from service.monitoring import metrics
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -129,8 +132,33 @@ def _state_name(state: Any) -> str | None:
     return None if state is None else str(getattr(state, "value", state))
 
 
-def _run_dag(conf: dict[str, Any]) -> tuple[str, dict[str, str | None], dict[str, str]]:
-    """(run state, task states, report paths) of one dag.test() of revenue_pipeline."""
+class _FirstOfEachMessage(logging.Filter):
+    """dag.test() logs "No tasks to run: <tasks>" every second while a task waits for its retry or
+    failures propagate downstream: say it once (by the message's template, not its arguments)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = str(record.msg)
+        if message in self.seen:
+            return False
+        self.seen.add(message)
+        return True
+
+
+@dataclass
+class DagOutcome:
+    state: str
+    tasks: dict[str, str | None]
+    tries: dict[str, int]
+    published: dict[str, Any]
+    data_errors: dict[str, str]
+
+
+def _run_dag(conf: dict[str, Any]) -> DagOutcome:
+    """One dag.test() of revenue_pipeline: states, attempts, what publish returned, data errors."""
     # Airflow reads AIRFLOW_HOME & co. when first imported: only ever import it in the worker.
     from airflow.dag_processing.dagbag import DagBag
     from airflow.models.xcom import XComModel
@@ -138,16 +166,26 @@ def _run_dag(conf: dict[str, Any]) -> tuple[str, dict[str, str | None], dict[str
     from airflow.utils.session import create_session
 
     airflow_db.upgradedb()  # creates the metadata DB on first use; a no-op once current
+    logging.getLogger("airflow.sdk.definitions.dag").addFilter(_FirstOfEachMessage())
     bag = DagBag(dag_folder=DAGS_FOLDER)
     if bag.import_errors:
         raise RuntimeError(f"the DAG folder has import errors: {bag.import_errors}")
     dag_run = bag.get_dag(DAG_ID).test(logical_date=None, run_conf=conf)
-    tasks = {ti.task_id: _state_name(ti.state) for ti in dag_run.get_task_instances()}
+    instances = dag_run.get_task_instances()
     with create_session() as session:
-        query = XComModel.get_many(run_id=dag_run.run_id, dag_ids=DAG_ID, task_ids="publish", key="return_value")
-        published = [XComModel.deserialize_value(row) for row in session.scalars(query)]
-    reports = published[0]["reports"] if published else {}
-    return str(_state_name(dag_run.state)), tasks, reports
+        def xcoms(key: str, task_ids: str | list[str] | None = None) -> dict[str, Any]:
+            query = XComModel.get_many(run_id=dag_run.run_id, dag_ids=DAG_ID, task_ids=task_ids, key=key)
+            return {row.task_id: XComModel.deserialize_value(row) for row in session.scalars(query)}
+
+        published = xcoms("return_value", "publish").get("publish", {})
+        data_errors = xcoms(DATA_ERROR_XCOM_KEY)
+    return DagOutcome(
+        str(_state_name(dag_run.state)),
+        {ti.task_id: _state_name(ti.state) for ti in instances},
+        {ti.task_id: int(ti.try_number) for ti in instances},
+        published,
+        data_errors,
+    )
 
 
 def main(runs_dir: str, run_id: str, conf_json: str) -> int:
@@ -155,8 +193,11 @@ def main(runs_dir: str, run_id: str, conf_json: str) -> int:
     run = store.load(run_id)
     metrics.pipeline_run_started(run_id)
     try:
-        state, tasks, reports = _run_dag(json.loads(conf_json))
-        run.finish(state, tasks, reports, None)
+        outcome = _run_dag(json.loads(conf_json))
+        run.tries = outcome.tries
+        run.settle_date(outcome.published)
+        run.finish(outcome.state, outcome.tasks, outcome.published.get("reports", {}),
+                   data_error_message(outcome.data_errors))
     except Exception as exc:  # the record must say why, whatever broke
         traceback.print_exc()
         run.finish("failed", run.tasks, {}, f"{type(exc).__name__}: {exc}")

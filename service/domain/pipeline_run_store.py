@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
+from revenue.dates import GIVEN, LATEST_COST_DATE, REASONS
 from revenue.io import write_json_atomic
 
 RunMode = Literal["embedded", "airflow"]
@@ -37,6 +38,11 @@ def new_run_id() -> str:
     return f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
 
 
+def data_error_message(data_errors: dict[str, str]) -> str | None:
+    """A run's error from its tasks' data errors: the cause, named by the task that met it."""
+    return "; ".join(f"{task}: {message}" for task, message in sorted(data_errors.items())) or None
+
+
 @dataclass
 class PipelineRun:
     run_id: str
@@ -50,10 +56,28 @@ class PipelineRun:
     returncode: int | None = None
     tasks: dict[str, str | None] = field(default_factory=dict)
     summary: str = ""
+    # Why the run reports on report_date (revenue.dates reasons); with no date given, the run
+    # settles both once it has read costs_daily.csv.
+    report_date_reason: str | None = None
+    # Attempts per task, so that "failed at once, no retries" can be seen and checked.
+    tries: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.report_date_reason is None:
+            self.report_date_reason = GIVEN if self.report_date else LATEST_COST_DATE
+
+    @property
+    def report_date_why(self) -> str:
+        return REASONS.get(self.report_date_reason or "", self.report_date_reason or "")
 
     @property
     def done(self) -> bool:
         return self.state in TERMINAL_STATES
+
+    def settle_date(self, published: dict[str, Any]) -> None:
+        """The date the run used and why, from what its publish task returned."""
+        self.report_date = published.get("report_date") or self.report_date
+        self.report_date_reason = published.get("report_date_reason") or self.report_date_reason
 
     def finish(self, state: str, tasks: dict[str, str | None], reports: dict[str, str], error: str | None) -> None:
         """Record the outcome; the summary is the brief's `stdout` of a finished run."""
@@ -67,14 +91,25 @@ class PipelineRun:
             f"Pipeline execution completed successfully: {len(reports)} reports"
             if state == "success" else f"Pipeline execution failed: {self.error}"
         )
-        lines = [f"{head} (run {self.run_id}, {self.mode}, report date {self.report_date or 'default'})"]
+        lines = [f"{head} (run {self.run_id}, {self.mode})", f"report date: {self.date_statement}"]
         self.summary = "\n".join(lines + [f"{task}: {task_state}" for task, task_state in sorted(tasks.items())]) + "\n"
 
+    @property
+    def date_statement(self) -> str:
+        """Which day the run reports on and why, in one phrase."""
+        if self.report_date:
+            return f"{self.report_date} ({self.report_date_why})"
+        return f"not settled yet ({self.report_date_why})"
+
+    def date_fields(self) -> dict[str, Any]:
+        return {"reportDate": self.report_date, "reportDateReason": self.report_date_reason,
+                "reportDateWhy": self.report_date_why}
+
     def public(self) -> dict[str, Any]:
-        """The body of GET /pipeline-runs/{runId} (SPEC §2)."""
+        """The body of GET /pipeline-runs/{runId} (SPEC §2), with the report date and why (SPEC §6)."""
         return {
             "runId": self.run_id, "state": self.state, "mode": self.mode, "startedAt": self.started_at,
-            "endedAt": self.ended_at, "reports": self.reports, "error": self.error,
+            "endedAt": self.ended_at, "reports": self.reports, "error": self.error, **self.date_fields(),
         }
 
 

@@ -12,6 +12,8 @@ import asyncio
 from datetime import date
 from pathlib import Path
 
+from revenue.dates import DATA_INTERVAL
+from revenue.params import DATA_ERROR_XCOM_KEY
 from service.config import Settings
 from service.domain import embedded_pipeline
 from service.domain.airflow_api import AirflowApiError, AirflowClient
@@ -20,6 +22,7 @@ from service.domain.pipeline_run_store import (
     PipelineRunNotFound,
     RunStore,
     as_utc_iso,
+    data_error_message,
     new_run_id,
     utc_now_iso,
 )
@@ -87,9 +90,19 @@ async def _refresh_from_airflow(client: AirflowClient, run: PipelineRun) -> Pipe
         run.started_at = as_utc_iso(dag_run.get("start_date")) or run.started_at
         run.ended_at = as_utc_iso(dag_run.get("end_date"))
         run.report_date = run.report_date or (dag_run.get("conf") or {}).get("date")
+        if not run.report_date and dag_run.get("run_type") in ("scheduled", "backfill"):
+            run.report_date = (as_utc_iso(dag_run.get("data_interval_start")) or "")[:10] or None
+            run.report_date_reason = DATA_INTERVAL
         if dag_run["state"] in ("success", "failed"):
             published = await client.publish_result(run.run_id) or {}
-            run.finish(dag_run["state"], await client.task_states(run.run_id), published.get("reports", {}), None)
+            tasks = await client.task_states(run.run_id)
+            data_errors = {
+                task: message for task, state in tasks.items() if state == "failed"
+                and isinstance(message := await client.task_xcom(run.run_id, task, DATA_ERROR_XCOM_KEY), str)
+            }
+            run.settle_date(published)
+            run.finish(dag_run["state"], tasks, published.get("reports", {}),
+                       data_error_message(data_errors))
         else:
             run.state = dag_run["state"]
     except AirflowApiError as exc:
@@ -124,15 +137,25 @@ async def get_run(settings: Settings, run_id: str) -> PipelineRun:
 
 
 async def wait_for_run(settings: Settings, run_id: str, poll_seconds: float = 0.5) -> PipelineRun:
+    """The run once done, or as it stands after PIPELINE_WAIT_SECONDS (SPEC §6: never a bare timeout)."""
+    deadline = asyncio.get_running_loop().time() + settings.PIPELINE_WAIT_SECONDS
     while not (run := await get_run(settings, run_id)).done:
-        await asyncio.sleep(poll_seconds)
+        left = deadline - asyncio.get_running_loop().time()
+        if left <= 0:
+            return run
+        await asyncio.sleep(min(poll_seconds, left))
     return run
 
 
 def run_output(settings: Settings, run: PipelineRun) -> tuple[str, str]:
-    """The brief's stdout and stderr of a finished run: its summary, and on failure why."""
+    """The brief's stdout and stderr of a finished run: its summary, and on failure why.
+
+    stderr leads with the cause (the data error naming file and line, when there is one); an
+    embedded run's log follows for whatever else broke.
+    """
     if run.returncode == 0:
         return run.summary, ""
+    cause = f"{run.error}\n" if run.error else ""
     if run.mode == "embedded":
-        return run.summary, embedded_pipeline.log_tail(run_store(settings), run.run_id)
-    return run.summary, run.error or ""
+        return run.summary, cause + embedded_pipeline.log_tail(run_store(settings), run.run_id)
+    return run.summary, cause

@@ -19,12 +19,21 @@ from service.identity.admin import HEADER as ADMIN_HEADER
 from service.identity.admin import check_admin_token
 
 bp = Blueprint("pipeline")
+# Time for a waited-for run's answer to be written once PIPELINE_WAIT_SECONDS are up.
+ANSWER_MARGIN_SECONDS = 30
+
+
+def response_timeout(settings, current: float) -> float:
+    """Sanic's RESPONSE_TIMEOUT (60 s by default, one setting for every route) must outlast a
+    `wait`, which answers by itself when PIPELINE_WAIT_SECONDS are up (SPEC §6)."""
+    return max(float(current), settings.PIPELINE_WAIT_SECONDS + ANSWER_MARGIN_SECONDS)
 
 
 @bp.post("/run-pipeline")
 @documented(
     "Run the revenue pipeline: through Airflow when AIRFLOW_API_URL is set, else embedded. "
-    "202 at once; with `wait` true, 200 when done with the run's returncode, stdout and stderr",
+    "202 at once; with `wait` true, 200 when done with the run's returncode, stdout and stderr, "
+    "or 202 with the run still going after PIPELINE_WAIT_SECONDS",
     tag="pipeline",
     body=RunPipelineRequest,
     ok=RunPipelineAccepted,
@@ -38,14 +47,14 @@ async def run_pipeline(request: Request) -> HTTPResponse:
     check_admin_token(settings, request.headers.get(ADMIN_HEADER))
     body = parse_body(RunPipelineRequest, request) if request.body else RunPipelineRequest()
     run = await pipeline_runs.start_run(settings, body.date)
-    accepted = {"ok": True, "runId": run.run_id, "state": run.state, "mode": run.mode}
-    if not body.wait:
+    if body.wait:
+        run = await pipeline_runs.wait_for_run(settings, run.run_id)
+    accepted = {"ok": True, "runId": run.run_id, "state": run.state, "mode": run.mode, **run.date_fields()}
+    if not run.done:
         return json(accepted, status=202)
-    run = await pipeline_runs.wait_for_run(settings, run.run_id)
     stdout, stderr = pipeline_runs.run_output(settings, run)
     return json({
-        **accepted, "ok": run.returncode == 0, "state": run.state,
-        "returncode": run.returncode, "stdout": stdout, "stderr": stderr,
+        **accepted, "ok": run.returncode == 0, "returncode": run.returncode, "stdout": stdout, "stderr": stderr,
     })
 
 

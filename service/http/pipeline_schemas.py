@@ -23,11 +23,24 @@ RunState = Literal["queued", "running", "success", "failed"]
 
 
 class RunPipelineRequest(StrictBody):
-    date: ReportDate | None = Field(default=None, description="D-1 to report on; default: the DAG's (SPEC §6)")
-    wait: bool = Field(default=False, description="answer 200 when the run is done instead of 202 at once")
+    date: ReportDate | None = Field(
+        default=None, description="D-1 to report on; default: the latest day costs_daily.csv covers (SPEC §6)"
+    )
+    wait: bool = Field(
+        default=False,
+        description="answer 200 when the run is done (up to PIPELINE_WAIT_SECONDS, then 202) instead of 202 at once",
+    )
 
 
-class RunPipelineAccepted(BaseModel):
+class ReportDateFields(BaseModel):
+    reportDate: str | None = Field(
+        description="D-1 the run reports on; null until a run without a date has read costs_daily.csv"
+    )
+    reportDateReason: Literal["given", "data_interval", "latest_cost_date"]
+    reportDateWhy: str = Field(description="the reason in words")
+
+
+class RunPipelineAccepted(ReportDateFields):
     ok: bool
     runId: str
     state: RunState
@@ -40,11 +53,11 @@ class RunPipelineFinished(RunPipelineAccepted):
     stderr: str
 
 
-class PipelineRunResponse(BaseModel):
+class PipelineRunResponse(ReportDateFields):
     runId: str
     state: RunState
     mode: RunMode
     startedAt: str
     endedAt: str | None
     reports: dict[str, str] = Field(description="report file name -> path, once published")
-    error: str | None
+    error: str | None = Field(description="why the run failed: a data error names the task, file and line")

@@ -9,7 +9,32 @@ from datetime import datetime, timezone
 from airflow.dag_processing.dagbag import DagBag
 from airflow.serialization.encoders import coerce_to_core_timetable
 
-from revenue.dates import resolve_report_date
+from revenue.dates import report_date_for_run
+
+
+def _param_errors(dag) -> dict[str, str | None]:
+    """What the trigger form's validation says to typical bad input (None: accepted)."""
+    import copy
+
+    trials = {
+        "good": {"date": "2025-11-12", "tolerance_minutes": 5, "shards": 4},
+        "date_not_a_date": {"date": "12/11/2025"},
+        "tolerance_text": {"tolerance_minutes": "ten"},
+        "tolerance_negative": {"tolerance_minutes": -1},
+        "shards_zero": {"shards": 0},
+        "shards_fraction": {"shards": 1.5},
+    }
+    errors = {}
+    for name, conf in trials.items():
+        params = copy.deepcopy(dag.params)
+        try:
+            for key, value in conf.items():
+                params[key] = value
+            params.validate()
+            errors[name] = None
+        except Exception as exc:
+            errors[name] = type(exc).__name__
+    return errors
 
 
 def main(dags_folder: str) -> None:
@@ -29,7 +54,9 @@ def main(dags_folder: str) -> None:
         "max_active_runs": dag.max_active_runs,
         "retries": {task.task_id: [task.retries, task.retry_delay.total_seconds()] for task in dag.tasks},
         "scheduled_interval": [interval.start.isoformat(), interval.end.isoformat()],
-        "scheduled_report_date": resolve_report_date(None, interval.start, scheduled_at).isoformat(),
+        "scheduled_report_date": report_date_for_run(None, "scheduled", interval.start).text,
+        "params": {name: dag.params.get_param(name).dump() for name in dag.params},
+        "param_errors": _param_errors(dag),
     }))
 
 

@@ -188,3 +188,11 @@ async def processed_flags(database_url: str) -> dict[int, int]:
     async with TortoiseContext() as ctx:
         await ctx.init(config=tortoise_config(database_url, pool_max=1))
         return {row["id"]: row["processed"] for row in await RawPostback.all().values("id", "processed")}
+
+
+def break_sessions_line_5(settings: Settings) -> str:
+    """A byte that is not UTF-8 on line 5 of sessions.csv; returns the message that must reach the user."""
+    path = Path(settings.DATA_DIR) / "sessions.csv"
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"".join(lines[:4] + [b"2025-11-09,\xff\xfeuser,2025-11-09 10:00:00\n"] + lines[4:]))
+    return "sessions.csv: line 5: not UTF-8 (byte 0xff at column 12); save it as UTF-8"

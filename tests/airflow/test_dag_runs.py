@@ -17,7 +17,13 @@ from service.config import Settings
 from service.domain import embedded_pipeline
 from service.domain.pipeline_run_store import PipelineRun, RunStore, new_run_id, utc_now_iso
 from service.domain.pipeline_runs import run_store
-from tests.airflow.harness import REPORT_DATE, insert_postbacks, pipeline_settings, processed_flags
+from tests.airflow.harness import (
+    REPORT_DATE,
+    break_sessions_line_5,
+    insert_postbacks,
+    pipeline_settings,
+    processed_flags,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -62,7 +68,7 @@ def test_a_run_publishes_what_the_library_computes_and_marks_its_postbacks(
     rows = [{"id": i, "payload": json.dumps(p)} for i, p in zip(purchase_ids, PURCHASE_POSTBACKS)]
     expected = tmp_path / "expected"
     run_all(settings.DATA_DIR, expected, report_date=REPORT_DATE,
-            postback_purchases=postbacks_to_purchases(rows), progress=False)
+            postback_purchases=postbacks_to_purchases(rows), )
     for name in REPORT_FILES:
         assert (reports / name).read_bytes() == (expected / name).read_bytes(), name
     assert "pb-r1" in (reports / "purchases_curated.csv").read_text()
@@ -73,25 +79,65 @@ def test_a_run_publishes_what_the_library_computes_and_marks_its_postbacks(
     assert not any((Path(settings.DATA_DIR) / "pipeline_work").iterdir())  # work folder removed
 
 
-def test_a_failure_in_reconcile_leaves_reports_and_postbacks_untouched(
-    sqlite_url, tmp_path, synth_inputs, airflow_metadata_template
-):
-    settings = pipeline_settings(tmp_path, sqlite_url, synth_inputs, airflow_metadata_template)
+def previous_reports(settings: Settings) -> dict[str, str]:
     reports = Path(settings.REPORTS_DIR)
-    reports.mkdir(parents=True)
+    reports.mkdir(parents=True, exist_ok=True)
     previous = {name: f"previous {name}\n" for name in REPORT_FILES}
     for name, text in previous.items():
         (reports / name).write_text(text)
-    ids = asyncio.run(insert_postbacks(settings.DATABASE_URL, PURCHASE_POSTBACKS))
+    return previous
 
-    # A tolerance that is not a number: reconcile itself raises, on every try.
-    run = run_embedded(settings, {"date": REPORT_DATE, "tolerance_minutes": "ten"})
+
+def test_a_data_error_fails_at_once_without_retries_and_names_file_and_line(
+    sqlite_url, tmp_path, synth_inputs, airflow_metadata_template
+):
+    settings = pipeline_settings(tmp_path, sqlite_url, synth_inputs, airflow_metadata_template)
+    previous = previous_reports(settings)
+    message = break_sessions_line_5(settings)
+
+    run = run_embedded(settings, {})  # tasks may retry once (FAST_RETRIES): a data error must not
 
     assert run.state == "failed" and run.returncode == 1
-    assert run.tasks["reconcile"] == "failed"
-    assert run.tasks["publish"] == "upstream_failed"
-    assert {run.tasks[t] for t in ("extract", "normalise", "dedup")} == {"success"}
-    assert run.error == "task(s) failed: reconcile"
+    assert run.tasks["extract"] == "failed" and run.tries["extract"] == 1
+    assert run.error == f"extract: {message}"
+    assert run.public()["error"] == run.error
+    assert {name: (Path(settings.REPORTS_DIR) / name).read_text() for name in REPORT_FILES} == previous
+    log = embedded_pipeline.log_tail(run_store(settings), run.run_id)
+    assert message in log
+    assert log.count("No tasks to run") <= 1
+
+
+def test_a_transient_failure_is_retried_and_leaves_reports_and_postbacks_untouched(
+    sqlite_url, tmp_path, synth_inputs, airflow_metadata_template
+):
+    settings = pipeline_settings(tmp_path, sqlite_url, synth_inputs, airflow_metadata_template)
+    previous = previous_reports(settings)
+    ids = asyncio.run(insert_postbacks(settings.DATABASE_URL, PURCHASE_POSTBACKS))
+    # Not the data's fault: a directory where report.html must go makes every publish attempt fail.
+    (Path(settings.REPORTS_DIR) / "report.html").unlink()
+    (Path(settings.REPORTS_DIR) / "report.html").mkdir()
+    del previous["report.html"]
+
+    run = run_embedded(settings, {"date": REPORT_DATE})
+
+    assert run.state == "failed" and run.returncode == 1
+    assert run.tasks["publish"] == "failed" and run.tries["publish"] == 2  # retried (FAST_RETRIES: 1)
+    assert {run.tasks[t] for t in ("extract", "normalise", "dedup", "reconcile", "roas_anomaly", "arpdau")} == {
+        "success"}
+    assert run.error == "task(s) failed: publish"
     assert run.reports == {}
-    assert {name: (reports / name).read_text() for name in REPORT_FILES} == previous
+    assert {name: (Path(settings.REPORTS_DIR) / name).read_text() for name in previous} == previous
     assert asyncio.run(processed_flags(settings.DATABASE_URL)) == {i: 0 for i in ids}
+
+
+def test_a_run_without_a_date_reports_on_the_latest_cost_date_and_says_why(
+    sqlite_url, tmp_path, synth_inputs, airflow_metadata_template
+):
+    settings = pipeline_settings(tmp_path, sqlite_url, synth_inputs, airflow_metadata_template)
+
+    run = run_embedded(settings, {})
+
+    assert run.state == "success", run.summary
+    assert (run.report_date, run.report_date_reason) == (REPORT_DATE, "latest_cost_date")
+    assert f"report date: {REPORT_DATE} (no date given: the latest day costs_daily.csv covers)" in run.summary
+    assert run.public()["reportDate"] == REPORT_DATE

@@ -57,3 +57,26 @@ def test_a_scheduled_run_reports_on_the_day_its_data_interval_covers(parsed_dag)
 
 def test_every_task_retries_after_a_delay(parsed_dag):
     assert parsed_dag["retries"] == {stage: [2, 120.0] for stage in STAGES}
+
+
+def test_run_conf_is_declared_as_typed_params_with_one_tolerance_default(parsed_dag):
+    from revenue.params import DEFAULT_TOLERANCE_MINUTES
+
+    params = parsed_dag["params"]
+    assert sorted(params) == ["date", "shards", "tolerance_minutes"]
+    assert params["date"]["value"] is None and params["date"]["schema"]["format"] == "date"
+    assert params["tolerance_minutes"]["value"] == DEFAULT_TOLERANCE_MINUTES
+    assert params["tolerance_minutes"]["schema"]["type"] == "number"
+    assert params["shards"]["value"] == 1 and params["shards"]["schema"] == {"type": "integer", "minimum": 1,
+                                                                             "maximum": 1024}
+
+
+def test_the_trigger_form_rejects_bad_conf(parsed_dag):
+    assert parsed_dag["param_errors"] == {
+        "good": None,
+        "date_not_a_date": "ParamValidationError",
+        "tolerance_text": "ParamValidationError",
+        "tolerance_negative": "ParamValidationError",
+        "shards_zero": "ParamValidationError",
+        "shards_fraction": "ParamValidationError",
+    }

@@ -16,6 +16,7 @@ from sanic import Sanic
 from service.app import create_app
 from service.domain.airflow_api import AirflowClient
 from tests.airflow.harness import (
+    break_sessions_line_5,
     REPORT_DATE,
     AirflowServer,
     pipeline_settings,
@@ -137,3 +138,30 @@ async def test_unreachable_airflow_is_503_and_records_nothing(run_folders):
     assert response.status_code == 503
     assert response.json()["error"] == "airflow_unavailable"
     assert (sorted(records.glob("*.json")) if records.exists() else []) == before
+
+
+async def test_a_data_error_fails_at_once_and_its_message_is_the_runs_error(
+    airflow_server: AirflowServer, run_folders
+):
+    sessions = Path(run_folders.DATA_DIR) / "sessions.csv"
+    original = sessions.read_bytes()
+    message = break_sessions_line_5(run_folders)
+    try:
+        async with asgi_client(service_app(run_folders, airflow_server.base_url)) as http:
+            started = await http.post("/run-pipeline", json={}, headers=ADMIN)
+            assert started.status_code == 202, started.text
+            run_id = started.json()["runId"]
+            for _ in range(RUN_TIMEOUT_SECONDS):
+                response = await http.get(f"/pipeline-runs/{run_id}", headers=ADMIN)
+                if response.json()["state"] in ("success", "failed"):
+                    break
+                await asyncio.sleep(1)
+    finally:
+        sessions.write_bytes(original)
+    finished = response.json()
+    assert finished["state"] == "failed", (finished, airflow_server.log())
+    assert finished["error"] == f"extract: {message}"
+    client = AirflowClient(airflow_server.base_url, USERNAME, PASSWORD)
+    instances = await client._request("GET", f"{client._run_path(run_id)}/taskInstances")
+    extract = next(ti for ti in instances.json()["task_instances"] if ti["task_id"] == "extract")
+    assert extract["state"] == "failed" and extract["try_number"] == 1  # PIPELINE_TASK_RETRIES is 1 here

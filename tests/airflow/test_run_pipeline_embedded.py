@@ -12,7 +12,7 @@ from sanic import Sanic
 from service.app import create_app
 from service.domain.embedded_pipeline import lock_holder
 from service.domain.pipeline_runs import run_store
-from tests.airflow.harness import REPORT_DATE, pipeline_settings
+from tests.airflow.harness import REPORT_DATE, break_sessions_line_5, pipeline_settings
 from tests.conftest import TEST_ADMIN_TOKEN, asgi_client
 
 ADMIN = {"X-Admin-Token": TEST_ADMIN_TOKEN}
@@ -48,7 +48,9 @@ async def test_run_is_accepted_refuses_a_second_while_running_and_publishes_repo
         started = await http.post("/run-pipeline", json={"date": REPORT_DATE}, headers=ADMIN)
         assert started.status_code == 202, started.text
         body = started.json()
-        assert body == {"ok": True, "runId": body["runId"], "state": "running", "mode": "embedded"}
+        assert body == {"ok": True, "runId": body["runId"], "state": "running", "mode": "embedded",
+                        "reportDate": REPORT_DATE, "reportDateReason": "given",
+                        "reportDateWhy": "the date given to the run"}
 
         busy = await http.post("/run-pipeline", json={}, headers=ADMIN)
         assert busy.status_code == 409
@@ -76,7 +78,7 @@ async def test_wait_true_answers_when_done_with_returncode_and_output(settings):
     assert body["ok"] is True and body["returncode"] == 0 and body["state"] == "success"
     assert body["mode"] == "embedded"
     assert body["stdout"].startswith("Pipeline execution completed successfully: 7 reports")
-    assert f"report date {REPORT_DATE}" in body["stdout"]
+    assert f"report date: {REPORT_DATE} (the date given to the run)" in body["stdout"]
     assert body["stderr"] == ""
     assert record.json()["state"] == "success"
     assert sorted(p.name for p in Path(settings.REPORTS_DIR).iterdir()) == sorted(record.json()["reports"])
@@ -146,3 +148,61 @@ async def test_unknown_run_is_404(settings):
         traversal = await http.get("/pipeline-runs/..%2F..%2Fetc%2Fpasswd", headers=ADMIN)
     assert missing.status_code == 404 and missing.json()["error"] == "not_found"
     assert traversal.status_code == 404
+
+
+@pytest.mark.slow
+async def test_a_broken_csv_fails_fast_and_names_file_and_line_in_error_and_stderr(settings):
+    message = break_sessions_line_5(settings)
+    async with asgi_client(make_app(settings, "embedded_broken")) as http:
+        response = await http.post("/run-pipeline", json={"wait": True}, headers=ADMIN)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        record = (await http.get(f"/pipeline-runs/{body['runId']}", headers=ADMIN)).json()
+    assert body["ok"] is False and body["returncode"] == 1 and body["state"] == "failed"
+    assert body["stderr"].splitlines()[0] == f"extract: {message}"
+    assert record["error"] == f"extract: {message}"
+    assert body["stdout"].startswith(f"Pipeline execution failed: extract: {message}")
+
+
+@pytest.mark.slow
+async def test_wait_past_its_limit_answers_202_with_the_run_still_going(
+    sqlite_url, tmp_path, synth_inputs, airflow_metadata_template
+):
+    settings = pipeline_settings(tmp_path, sqlite_url, synth_inputs, airflow_metadata_template,
+                                 PIPELINE_WAIT_SECONDS="0")
+    async with asgi_client(make_app(settings, "embedded_wait_limit")) as http:
+        response = await http.post("/run-pipeline", json={"wait": True}, headers=ADMIN)
+        assert response.status_code == 202, response.text
+        body = response.json()
+        assert body["state"] == "running" and "returncode" not in body
+        finished = await poll_until_done(http, body["runId"])  # no run outlives the test
+    assert finished["state"] == "success"
+
+
+@pytest.mark.slow
+async def test_api_and_cli_without_a_date_report_on_the_same_day_and_say_why(settings, tmp_path):
+    import subprocess
+    import sys
+
+    async with asgi_client(make_app(settings, "embedded_default_date")) as http:
+        started = await http.post("/run-pipeline", json={}, headers=ADMIN)
+        assert started.json()["reportDate"] is None  # not known until the run reads costs_daily.csv
+        assert started.json()["reportDateReason"] == "latest_cost_date"
+        finished = await poll_until_done(http, started.json()["runId"])
+    cli = subprocess.run(
+        [sys.executable, "-m", "revenue", "run", "--data-dir", settings.DATA_DIR,
+         "--reports-dir", str(tmp_path / "cli-reports")],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert cli.returncode == 0, cli.stderr
+    why = "no date given: the latest day costs_daily.csv covers"
+    assert (finished["reportDate"], finished["reportDateWhy"]) == (REPORT_DATE, why)
+    assert f"Report date (D-1): {finished['reportDate']} ({why})" in cli.stdout
+    api_roas = (Path(settings.REPORTS_DIR) / "roas_d1.json").read_text()
+    assert api_roas == (tmp_path / "cli-reports" / "roas_d1.json").read_text()
+
+
+def test_sanic_response_timeout_outlasts_the_wait(settings):
+    for wait_seconds in (0, 300, 900):
+        app = make_app(settings.model_copy(update={"PIPELINE_WAIT_SECONDS": wait_seconds}), f"timeout_{wait_seconds}")
+        assert app.config.RESPONSE_TIMEOUT >= max(60, wait_seconds + 30)

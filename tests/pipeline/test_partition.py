@@ -77,7 +77,7 @@ def read_shards(result: dict) -> list[pd.DataFrame]:
 @pytest.mark.parametrize("source", ["purchases", "confirmed", "sessions"])
 @pytest.mark.parametrize("shards", [2, 5])
 def test_every_row_lands_in_exactly_one_shard_and_keys_stay_together(dataset, tmp_path, source, shards):
-    whole = read_input_csv(dataset / INPUT_FILES[source], INPUT_SCHEMAS[source])
+    whole = read_input_csv(dataset / INPUT_FILES[source], INPUT_SCHEMAS[source]).frame
     # A small block forces many batches: the file is never read in one piece.
     result = partition.partition_csv(dataset / INPUT_FILES[source], source, tmp_path, shards, block_bytes=4096)
     parts = read_shards(result)
@@ -94,7 +94,7 @@ def test_every_row_lands_in_exactly_one_shard_and_keys_stay_together(dataset, tm
 
 def test_one_shard_is_the_whole_input(dataset, tmp_path):
     result = partition.partition_csv(dataset / "purchases_raw.csv", "purchases", tmp_path, 1, block_bytes=4096)
-    whole = read_input_csv(dataset / "purchases_raw.csv", INPUT_SCHEMAS["purchases"])
+    whole = read_input_csv(dataset / "purchases_raw.csv", INPUT_SCHEMAS["purchases"]).frame
     pd.testing.assert_frame_equal(read_shards(result)[0], whole, check_dtype=False)
 
 
