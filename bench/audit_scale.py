@@ -21,6 +21,7 @@ import time
 import asyncpg
 
 from bench.scratch_database import REPO_ROOT, scratch_database
+
 PLANTED = {"audit-user-17": 1, "audit-user-4242": -5}  # user -> balance drift
 
 SEED_SQL = """

@@ -101,7 +101,7 @@ def revenue_pipeline() -> None:
         from revenue.dates import report_date_for_run
         from revenue.postbacks import postbacks_to_purchases
         from service.config import Settings
-        from service.domain import pipeline_work
+        from service.pipeline_runs import work_folder as pipeline_work
         from service.postbacks import batches as postback_batches
 
         context = get_current_context()

@@ -11,7 +11,7 @@ from sanic_ext import Extend
 from service.config import Settings, check_production, get_settings
 from service.db import dialect_of
 from service.events import routes as events
-from service.http import docs, pipeline
+from service.http import docs
 from service.http.errors import JsonErrorHandler
 from service.http.middleware import install_middleware
 from service.http.ratelimit import install_rate_limits
@@ -22,6 +22,7 @@ from service.lifecycle import install_lifecycle
 from service.logs import configure_logging
 from service.monitoring import health_routes as health
 from service.monitoring.http_metrics import install_metrics
+from service.pipeline_runs import routes as pipeline
 from service.postbacks import routes as attribution
 from service.wallet import routes as wallet
 from service.wallet import server_routes as server_wallet

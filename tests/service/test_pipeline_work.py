@@ -1,11 +1,11 @@
-"""Work folders of pipeline runs (service.domain.pipeline_work)."""
+"""Work folders of pipeline runs (service.pipeline_runs.work_folder)."""
 from __future__ import annotations
 
 import os
 import time
 from datetime import timedelta
 
-from service.domain.pipeline_work import prune_work_dirs, work_dir_for
+from service.pipeline_runs.work_folder import prune_work_dirs, work_dir_for
 
 
 def test_work_dir_names_are_safe_for_airflow_run_ids(tmp_path):

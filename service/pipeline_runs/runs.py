@@ -15,9 +15,10 @@ from pathlib import Path
 from revenue.dates import DATA_INTERVAL
 from revenue.params import DATA_ERROR_XCOM_KEY
 from service.config import Settings
-from service.domain import embedded_pipeline
-from service.domain.airflow_api import AirflowApiError, AirflowClient
-from service.domain.pipeline_run_store import (
+from service.errors import Conflict, NotFound, Unavailable
+from service.infrastructure.airflow_client import AirflowApiError, AirflowClient
+from service.pipeline_runs import embedded as embedded_pipeline
+from service.pipeline_runs.store import (
     PipelineRun,
     PipelineRunNotFound,
     RunStore,
@@ -26,7 +27,6 @@ from service.domain.pipeline_run_store import (
     new_run_id,
     utc_now_iso,
 )
-from service.errors import Conflict, NotFound, Unavailable
 
 RUNS_FOLDER = "pipeline_runs"
 

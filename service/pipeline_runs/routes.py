@@ -1,22 +1,26 @@
 """POST /run-pipeline and GET /pipeline-runs/{runId} (SPEC §2, §6): transport only."""
 from __future__ import annotations
 
+from typing import Any
+
 from sanic import Blueprint, Request
-from sanic.response import HTTPResponse, json
+from sanic.response import HTTPResponse
 from sanic_ext import openapi
 from sanic_ext.extensions.openapi.definitions import Component
 
-from service.domain import pipeline_runs
 from service.http.docs import ADMIN_TOKEN, documented
-from service.http.pipeline_schemas import (
+from service.http.responses import respond
+from service.http.validation import parse_body
+from service.identity.admin import HEADER as ADMIN_HEADER
+from service.identity.admin import check_admin_token
+from service.pipeline_runs import runs as pipeline_runs
+from service.pipeline_runs.schemas import (
     PipelineRunResponse,
     RunPipelineAccepted,
     RunPipelineFinished,
     RunPipelineRequest,
 )
-from service.http.validation import parse_body
-from service.identity.admin import HEADER as ADMIN_HEADER
-from service.identity.admin import check_admin_token
+from service.pipeline_runs.store import PipelineRun
 
 bp = Blueprint("pipeline")
 # Time for a waited-for run's answer to be written once PIPELINE_WAIT_SECONDS are up.
@@ -49,13 +53,14 @@ async def run_pipeline(request: Request) -> HTTPResponse:
     run = await pipeline_runs.start_run(settings, body.date)
     if body.wait:
         run = await pipeline_runs.wait_for_run(settings, run.run_id)
-    accepted = {"ok": True, "runId": run.run_id, "state": run.state, "mode": run.mode, **run.date_fields()}
+    accepted = RunPipelineAccepted(ok=True, runId=run.run_id, state=run.state, mode=run.mode, **_date_fields(run))
     if not run.done:
-        return json(accepted, status=202)
+        return respond(accepted, status=202)
     stdout, stderr = pipeline_runs.run_output(settings, run)
-    return json({
-        **accepted, "ok": run.returncode == 0, "returncode": run.returncode, "stdout": stdout, "stderr": stderr,
-    })
+    finished = accepted.model_dump() | {
+        "ok": run.returncode == 0, "returncode": run.returncode, "stdout": stdout, "stderr": stderr,
+    }
+    return respond(RunPipelineFinished(**finished))
 
 
 @bp.get("/pipeline-runs/<run_id:str>")
@@ -69,4 +74,17 @@ async def run_pipeline(request: Request) -> HTTPResponse:
 async def pipeline_run(request: Request, run_id: str) -> HTTPResponse:
     settings = request.app.ctx.settings
     check_admin_token(settings, request.headers.get(ADMIN_HEADER))
-    return json((await pipeline_runs.get_run(settings, run_id)).public())
+    return respond(run_response(await pipeline_runs.get_run(settings, run_id)))
+
+
+def _date_fields(run: PipelineRun) -> dict[str, Any]:
+    return {"reportDate": run.report_date, "reportDateReason": run.report_date_reason,
+            "reportDateWhy": run.report_date_why}
+
+
+def run_response(run: PipelineRun) -> PipelineRunResponse:
+    """The body of GET /pipeline-runs/{runId} (SPEC §2), with the report date and why (SPEC §6)."""
+    return PipelineRunResponse(
+        runId=run.run_id, state=run.state, mode=run.mode, startedAt=run.started_at, endedAt=run.ended_at,
+        reports=run.reports, error=run.error, **_date_fields(run),
+    )

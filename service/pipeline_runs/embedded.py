@@ -7,7 +7,7 @@ across every web worker: the starter takes an exclusive flock on DATA_DIR/pipeli
 .embedded.lock and hands the locked descriptor to the worker process, so the lock lives exactly
 as long as the run, is released by the kernel if the worker dies, and needs no clean-up.
 
-Run as `python -m service.domain.embedded_pipeline RUNS_DIR RUN_ID CONF_JSON` (by `start`).
+Run as `python -m service.pipeline_runs.embedded RUNS_DIR RUN_ID CONF_JSON` (by `start`).
 """
 from __future__ import annotations
 
@@ -26,8 +26,8 @@ from typing import Any
 
 from revenue.params import DATA_ERROR_XCOM_KEY
 from service.config import Settings
-from service.domain.pipeline_run_store import PipelineRun, RunStore, data_error_message
 from service.monitoring import metrics
+from service.pipeline_runs.store import PipelineRun, RunStore, data_error_message
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DAGS_FOLDER = PROJECT_ROOT / "dags"

@@ -101,17 +101,6 @@ class PipelineRun:
             return f"{self.report_date} ({self.report_date_why})"
         return f"not settled yet ({self.report_date_why})"
 
-    def date_fields(self) -> dict[str, Any]:
-        return {"reportDate": self.report_date, "reportDateReason": self.report_date_reason,
-                "reportDateWhy": self.report_date_why}
-
-    def public(self) -> dict[str, Any]:
-        """The body of GET /pipeline-runs/{runId} (SPEC §2), with the report date and why (SPEC §6)."""
-        return {
-            "runId": self.run_id, "state": self.state, "mode": self.mode, "startedAt": self.started_at,
-            "endedAt": self.ended_at, "reports": self.reports, "error": self.error, **self.date_fields(),
-        }
-
 
 class RunStore:
     """Each record is written whole via temp file + rename, so readers never see half of one."""
