@@ -72,16 +72,23 @@ def main(argv: list[str] | None = None) -> int:
     with scratch_database("audit") as url:
         env = {**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "WARNING"}
         seeded = asyncio.run(_seed(url, args.users))
-        print(f"seeded {args.users} users, {3 * args.users} ledger rows in {seeded:.1f} s; "
-              f"load {os.getloadavg()[0]:.2f}")
+        print(
+            f"seeded {args.users} users, {3 * args.users} ledger rows in {seeded:.1f} s; "
+            f"load {os.getloadavg()[0]:.2f}"
+        )
         for seconds, checked, found in asyncio.run(_time_audits(url, args.runs)):
-            print(f"audit_balances: {seconds:.3f} s, {checked} users, {found} discrepancies "
-                  f"(planted {len(PLANTED)})")
+            print(
+                f"audit_balances: {seconds:.3f} s, {checked} users, {found} discrepancies "
+                f"(planted {len(PLANTED)})"
+            )
         started = time.perf_counter()
-        cli = subprocess.run([sys.executable, "-m", "service", "audit"], cwd=REPO_ROOT, env=env,
-                             capture_output=True, text=True)
-        print(f"`python -m service audit` end to end: {time.perf_counter() - started:.2f} s, "
-              f"exit {cli.returncode}\n{cli.stdout.strip()}")
+        cli = subprocess.run(
+            [sys.executable, "-m", "service", "audit"], cwd=REPO_ROOT, env=env, capture_output=True, text=True
+        )
+        print(
+            f"`python -m service audit` end to end: {time.perf_counter() - started:.2f} s, "
+            f"exit {cli.returncode}\n{cli.stdout.strip()}"
+        )
     return 0
 
 

@@ -94,7 +94,13 @@ def create_app(settings: Settings | object | None = None, name: str = APP_NAME) 
     install_metrics(app)
     install_rate_limits(app, settings)
     for blueprint in (
-        health.bp, auth.bp, wallet.bp, server_wallet.bp, events.bp, attribution.bp, pipeline.bp,
+        health.bp,
+        auth.bp,
+        wallet.bp,
+        server_wallet.bp,
+        events.bp,
+        attribution.bp,
+        pipeline.bp,
         docs.bp,
     ):
         app.blueprint(blueprint)

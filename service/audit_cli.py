@@ -50,10 +50,12 @@ def _at_least_one(text: str) -> int:
 
 
 def add_command(commands: argparse._SubParsersAction) -> None:
-    audit = commands.add_parser(
-        "audit", help="check balance = sum of ledger deltas >= 0 for every user"
+    audit = commands.add_parser("audit", help="check balance = sum of ledger deltas >= 0 for every user")
+    audit.add_argument(
+        "--limit",
+        type=_at_least_one,
+        default=DEFAULT_OFFENDER_LIMIT,
+        help="offenders to list (all are counted)",
     )
-    audit.add_argument("--limit", type=_at_least_one, default=DEFAULT_OFFENDER_LIMIT,
-                       help="offenders to list (all are counted)")
     audit.add_argument("--json", action="store_true", help="one JSON object instead of text")
     audit.set_defaults(run=run)

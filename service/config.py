@@ -81,8 +81,16 @@ class Settings(BaseSettings):
     DB_COMMAND_TIMEOUT_SECONDS: float = Field(default=5, gt=0)
 
     @field_validator(
-        "ADMIN_TOKEN", "AF_PUSH_TOKEN", "AIRFLOW_API_URL", "AIRFLOW_USERNAME",
-        "AIRFLOW_PASSWORD", "WEB_WORKERS", "REDIS_URL", "SERVER_KEY", "ECONOMY_FILE", "AUTH_ALLOW_BARE_LOGIN",
+        "ADMIN_TOKEN",
+        "AF_PUSH_TOKEN",
+        "AIRFLOW_API_URL",
+        "AIRFLOW_USERNAME",
+        "AIRFLOW_PASSWORD",
+        "WEB_WORKERS",
+        "REDIS_URL",
+        "SERVER_KEY",
+        "ECONOMY_FILE",
+        "AUTH_ALLOW_BARE_LOGIN",
         mode="before",
     )
     @classmethod

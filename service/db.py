@@ -140,8 +140,8 @@ async def warm_up(database_url: str) -> bool:
 
     Tortoise's SQLite client takes its connection lock and then connects lazily; a request
     cancelled in between (a client giving up on the very first request) leaks that lock and
-    hangs the worker for good. Connecting here, where nothing cancels it, avoids that. A database that is down only logs a warning: the
-    service still starts and /health answers 503 until it is back.
+    hangs the worker for good. Connecting here, where nothing cancels it, avoids that. A database
+    that is down only logs a warning: the service still starts and /health answers 503 until it is back.
     """
     try:
         await get_connection(dialect_of(database_url)).execute_query("SELECT 1")

@@ -46,11 +46,7 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"
 
 def configure_logging(json_lines: bool, level: str = "INFO") -> dict:
     """Returns a logging dictConfig for Sanic (which applies it in every worker)."""
-    formatter = (
-        {"()": JsonFormatter}
-        if json_lines
-        else {"format": TEXT_FORMAT}
-    )
+    formatter = {"()": JsonFormatter} if json_lines else {"format": TEXT_FORMAT}
     handler = {
         "class": "logging.StreamHandler",
         "stream": sys.stdout,

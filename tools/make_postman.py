@@ -115,7 +115,9 @@ def _success_status(operation: dict[str, Any]) -> int:
     return min(int(code) for code in operation["responses"] if code.startswith("2"))
 
 
-def request_item(document: dict[str, Any], method: str, path: str, operation: dict[str, Any]) -> dict[str, Any]:
+def request_item(
+    document: dict[str, Any], method: str, path: str, operation: dict[str, Any]
+) -> dict[str, Any]:
     key = f"{method.upper()} {path}"
     query = QUERY_EXAMPLES.get(key, {})
     query_text = "&".join(f"{k}={v}" for k, v in query.items())
@@ -135,7 +137,7 @@ def request_item(document: dict[str, Any], method: str, path: str, operation: di
         operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
     )
     if body_schema is not None:
-        body = BODY_EXAMPLES.get(key, None)
+        body = BODY_EXAMPLES.get(key)
         if body is None:
             body = example_value(document, body_schema)
         request["header"].append({"key": "Content-Type", "value": "application/json"})
@@ -149,9 +151,14 @@ def request_item(document: dict[str, Any], method: str, path: str, operation: di
         events.append(_script("test", LOGIN_TEST))
     else:
         status = _success_status(operation)
-        events.append(_script("test", [
-            f"pm.test('{key} answers {status}', () => pm.response.to.have.status({status}));",
-        ]))
+        events.append(
+            _script(
+                "test",
+                [
+                    f"pm.test('{key} answers {status}', () => pm.response.to.have.status({status}));",
+                ],
+            )
+        )
     if key == "POST /af/postback":
         request["auth"] = {"type": "noauth"}  # Authorization may be the AppsFlyer push token header
         events.append(_script("prerequest", SIGN_POSTBACK))
@@ -172,10 +179,12 @@ def build_collection(document: dict[str, Any]) -> dict[str, Any]:
     for tag in sorted(folders, key=_order):
         # Within a folder POST /login first (Run collection logs in once), then by path.
         entries = sorted(folders[tag], key=lambda e: (e[0] != "/login", e[0], e[1]))
-        items.append({
-            "name": tag,
-            "item": [request_item(document, method, path, op) for path, method, op in entries],
-        })
+        items.append(
+            {
+                "name": tag,
+                "item": [request_item(document, method, path, op) for path, method, op in entries],
+            }
+        )
     info = document.get("info", {})
     return {
         "info": {

@@ -35,8 +35,12 @@ def _filter(query: EventFilterQuery) -> events.EventFilter:
 @bp.post("/event")
 @documented(
     "Record an event (Idempotency-Key supported)",
-    tag="events", body=EventRequest, ok=EventCreatedResponse,
-    errors=(400, 401, 409, 413, 422, 429), security=BEARER, idempotent=True,
+    tag="events",
+    body=EventRequest,
+    ok=EventCreatedResponse,
+    errors=(400, 401, 409, 413, 422, 429),
+    security=BEARER,
+    idempotent=True,
 )
 @require_user
 @rate_limited("wallet", per_user=True)
@@ -59,7 +63,11 @@ async def create_event(request: Request) -> HTTPResponse:
 @bp.get("/events")
 @documented(
     "The caller's events, newest first",
-    tag="events", query=EventFilterQuery, ok=EventsResponse, errors=(401, 422), security=BEARER,
+    tag="events",
+    query=EventFilterQuery,
+    ok=EventsResponse,
+    errors=(401, 422),
+    security=BEARER,
 )
 @require_user
 async def list_events(request: Request) -> HTTPResponse:
@@ -73,7 +81,10 @@ async def list_events(request: Request) -> HTTPResponse:
 @documented(
     "Event counts per type: global without a token, the caller's with one; another user's "
     "(uid) needs X-Admin-Token. `total` counts the event types matching.",
-    tag="events", query=StatsQuery, ok=StatsResponse, errors=(401, 403, 422),
+    tag="events",
+    query=StatsQuery,
+    ok=StatsResponse,
+    errors=(401, 403, 422),
     security=OPTIONAL_BEARER_OR_ADMIN,
 )
 @optional_user
@@ -81,14 +92,21 @@ async def stats(request: Request) -> HTTPResponse:
     query = parse_query(StatsQuery, request)
     caller = request.ctx.user.user_id if request.ctx.user else None
     subject = query.uid or caller
-    if query.uid is not None and query.uid != caller and not admin.token_matches(request.app.ctx.settings, request.headers.get(admin.HEADER)):
+    if (
+        query.uid is not None
+        and query.uid != caller
+        and not admin.token_matches(request.app.ctx.settings, request.headers.get(admin.HEADER))
+    ):
         raise Forbidden("Statistics of another user need a valid X-Admin-Token")
     page = await events.stats_page(subject, _filter(query), query.limit, query.offset)
     by_type = [
         TypeStats(eventType=s.event_type, count=s.count, firstTs=s.first_ts, lastTs=s.last_ts)
         for s in page.by_type
     ]
-    return respond(StatsResponse(
-        scope="global" if subject is None else "user", byType=by_type,
-        **page_fields(len(by_type), page.total, query),
-    ))
+    return respond(
+        StatsResponse(
+            scope="global" if subject is None else "user",
+            byType=by_type,
+            **page_fields(len(by_type), page.total, query),
+        )
+    )

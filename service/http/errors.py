@@ -107,7 +107,11 @@ class JsonErrorHandler(ErrorHandler):
         if isinstance(exception, domain.DomainError):
             retry_after = exception.retry_after_s
             return error_response(
-                request, status_of(exception), exception.code, exception.message, exception.details,
+                request,
+                status_of(exception),
+                exception.code,
+                exception.message,
+                exception.details,
                 headers={"Retry-After": str(retry_after)} if retry_after is not None else None,
             )
         if isinstance(exception, SanicException):
@@ -122,14 +126,17 @@ class JsonErrorHandler(ErrorHandler):
             # 499 (nginx's "client closed request"), not 503: in the metrics a client giving
             # up must not count towards the 5xx error rate that pages people.
             log.info("request cancelled by the client")
-            return error_response(request, CLIENT_CLOSED_REQUEST, "request_cancelled",
-                                  "The request was cancelled")
+            return error_response(
+                request, CLIENT_CLOSED_REQUEST, "request_cancelled", "The request was cancelled"
+            )
         if is_database_unavailable(exception):
             log.warning("database unavailable: %r", exception)
             return error_response(
-                request, 503, "database_unavailable", "The database is unavailable; retry shortly",
+                request,
+                503,
+                "database_unavailable",
+                "The database is unavailable; retry shortly",
                 headers={"Retry-After": "1"},
             )
         log.error("unhandled exception", exc_info=exception)
         return error_response(request, 500, "internal_error", "An unexpected error occurred")
-

@@ -27,9 +27,7 @@ def request_id_of(request: Request | None) -> str:
     request_id = getattr(request.ctx, "request_id", None)
     if request_id is None:
         offered = request.headers.get("x-request-id")
-        request_id = (
-            offered if offered and _CALLER_REQUEST_ID.fullmatch(offered) else str(uuid.uuid4())
-        )
+        request_id = offered if offered and _CALLER_REQUEST_ID.fullmatch(offered) else str(uuid.uuid4())
         request.ctx.request_id = request_id
         request_id_var.set(request_id)
     return request_id

@@ -57,7 +57,9 @@ def install_rate_limits(app: Sanic, settings: Settings) -> None:
                 raise UnsharedRateLimits(workers)
             log.warning(
                 "RATE LIMITS ARE PER WORKER: %d workers and no REDIS_URL, so each client gets "
-                "%d times its budget. Set REDIS_URL for a shared count.", workers, workers
+                "%d times its budget. Set REDIS_URL for a shared count.",
+                workers,
+                workers,
             )
 
 

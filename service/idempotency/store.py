@@ -103,8 +103,10 @@ class IdempotencyStore:
         try:
             async with in_transaction() as conn:
                 result = await operation(conn)
-                stored = await claim.rows().using_db(conn).update(
-                    status_code=_COMPLETED, response_data=json.dumps(result)
+                stored = (
+                    await claim.rows()
+                    .using_db(conn)
+                    .update(status_code=_COMPLETED, response_data=json.dumps(result))
                 )
                 if stored != 1:
                     # Our claim outlived its lease and another request took it over: undo ours.
@@ -120,9 +122,14 @@ class IdempotencyStore:
             now = datetime.now(UTC)
             try:
                 row = await IdempotencyKey.create(
-                    user_id=scope.user_id, endpoint=scope.endpoint, key=scope.key,
-                    request_fingerprint=body_fingerprint, status_code=None, response_data="",
-                    created_at=now, expires_at=now + self.ttl,
+                    user_id=scope.user_id,
+                    endpoint=scope.endpoint,
+                    key=scope.key,
+                    request_fingerprint=body_fingerprint,
+                    status_code=None,
+                    response_data="",
+                    created_at=now,
+                    expires_at=now + self.ttl,
                 )
                 return Claim(row.id, now)
             except IntegrityError:

@@ -1,5 +1,6 @@
 """The X-Admin-Token guard of admin-only operations (SPEC §2) and the X-Server-Key guard of
 server grants (SPEC §3b)."""
+
 from __future__ import annotations
 
 import hmac

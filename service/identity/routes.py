@@ -65,9 +65,7 @@ def optional_user(handler: Handler) -> Handler:
     @wraps(handler)
     async def guarded(request: Request, *args: Any, **kwargs: Any) -> HTTPResponse:
         header = request.headers.get("authorization")
-        request.ctx.user = (
-            await auth.authenticate(request.app.ctx.tokens, header) if header else None
-        )
+        request.ctx.user = await auth.authenticate(request.app.ctx.tokens, header) if header else None
         return await handler(request, *args, **kwargs)
 
     return guarded
@@ -92,17 +90,22 @@ async def login(request: Request) -> HTTPResponse:
     )
     issued = datetime.now(UTC)
     tokens = app.ctx.tokens
-    return respond(LoginResponse(
-        token=tokens.issue(user.user_id, now=issued, version=user.token_version),
-        userId=user.user_id,
-        expiresAt=tokens.expiry(issued),
-    ))
+    return respond(
+        LoginResponse(
+            token=tokens.issue(user.user_id, now=issued, version=user.token_version),
+            userId=user.user_id,
+            expiresAt=tokens.expiry(issued),
+        )
+    )
 
 
 @bp.post("/logout")
 @documented(
     "Revoke every token issued to the caller so far",
-    tag="auth", ok=LogoutResponse, errors=(401,), security=BEARER,
+    tag="auth",
+    ok=LogoutResponse,
+    errors=(401,),
+    security=BEARER,
 )
 @require_subject
 async def logout(request: Request) -> HTTPResponse:

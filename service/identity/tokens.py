@@ -115,9 +115,9 @@ async def authenticate(tokens: TokenService, authorization: str | None) -> User:
 
 async def logout(identity: Identity) -> None:
     """Revokes every token issued to this user so far (one conditional UPDATE)."""
-    changed = await User.filter(
-        user_id=identity.user_id, token_version__lte=identity.version
-    ).update(token_version=identity.version + 1)
+    changed = await User.filter(user_id=identity.user_id, token_version__lte=identity.version).update(
+        token_version=identity.version + 1
+    )
     if changed:
         return
     user = await User.get_or_none(user_id=identity.user_id)

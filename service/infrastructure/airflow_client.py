@@ -1,4 +1,5 @@
 """A small client for the Airflow 3 REST API v2: trigger and observe revenue_pipeline runs."""
+
 from __future__ import annotations
 
 import time
@@ -86,7 +87,9 @@ class AirflowClient:
             "PATCH", f"/api/v2/dags/{DAG_ID}", params={"update_mask": "is_paused"}, json={"is_paused": False}
         )
         if unpause.status_code == 404:
-            raise AirflowApiError(f"Airflow does not know the DAG {DAG_ID!r} (not parsed yet, or import error)")
+            raise AirflowApiError(
+                f"Airflow does not know the DAG {DAG_ID!r} (not parsed yet, or import error)"
+            )
         self._expect(unpause, 200)
         body = {"dag_run_id": run_id, "logical_date": None, "conf": conf}
         return self._expect(await self._request("POST", f"/api/v2/dags/{DAG_ID}/dagRuns", json=body), 200)
@@ -107,7 +110,8 @@ class AirflowClient:
     async def task_xcom(self, run_id: str, task_id: str, key: str) -> Any:
         """One XCom value of one task of the run, None when there is none."""
         response = await self._request(
-            "GET", f"{self._run_path(run_id)}/taskInstances/{quote(task_id, safe='')}/xcomEntries/{key}",
+            "GET",
+            f"{self._run_path(run_id)}/taskInstances/{quote(task_id, safe='')}/xcomEntries/{key}",
             params={"deserialize": "true"},
         )
         return None if response.status_code == 404 else self._expect(response, 200).get("value")

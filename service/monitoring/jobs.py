@@ -81,8 +81,7 @@ async def run_audit_once() -> None:
         log.info("balance audit clean: %d users in %.3f s", report.users_checked, report.seconds)
 
 
-async def audit_forever(interval: float, first_delay: float = 0.0,
-                        lock_path: str | None = None) -> None:
+async def audit_forever(interval: float, first_delay: float = 0.0, lock_path: str | None = None) -> None:
     """Audit every `interval` seconds while this process holds the server-wide audit lock."""
     lock_path = lock_path or audit_lock_path()
     lock: IO[str] | None = None

@@ -9,6 +9,7 @@ as long as the run, is released by the kernel if the worker dies, and needs no c
 
 Run as `python -m service.pipeline_runs.embedded RUNS_DIR RUN_ID CONF_JSON` (by `start`).
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -83,7 +84,10 @@ def start(
         with store.path(run.run_id, ".log").open("wb") as log:
             worker = subprocess.Popen(
                 [sys.executable, "-m", __name__, str(store.folder), run.run_id, json.dumps(conf)],
-                env=airflow_env(settings), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                env=airflow_env(settings),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 pass_fds=(fd,),
                 # Its own session: a restart of the web worker neither signals nor ends the run.
                 start_new_session=True,
@@ -173,6 +177,7 @@ def _run_dag(conf: dict[str, Any]) -> DagOutcome:
     dag_run = bag.get_dag(DAG_ID).test(logical_date=None, run_conf=conf)
     instances = dag_run.get_task_instances()
     with create_session() as session:
+
         def xcoms(key: str, task_ids: str | list[str] | None = None) -> dict[str, Any]:
             query = XComModel.get_many(run_id=dag_run.run_id, dag_ids=DAG_ID, task_ids=task_ids, key=key)
             return {row.task_id: XComModel.deserialize_value(row) for row in session.scalars(query)}
@@ -196,8 +201,12 @@ def main(runs_dir: str, run_id: str, conf_json: str) -> int:
         outcome = _run_dag(json.loads(conf_json))
         run.tries = outcome.tries
         run.settle_date(outcome.published)
-        run.finish(outcome.state, outcome.tasks, outcome.published.get("reports", {}),
-                   data_error_message(outcome.data_errors))
+        run.finish(
+            outcome.state,
+            outcome.tasks,
+            outcome.published.get("reports", {}),
+            data_error_message(outcome.data_errors),
+        )
     except Exception as exc:  # the record must say why, whatever broke
         traceback.print_exc()
         run.finish("failed", run.tasks, {}, f"{type(exc).__name__}: {exc}")
@@ -212,7 +221,9 @@ def _record_metrics(run: PipelineRun) -> None:
     # outcomes are counted here, so no run is counted twice.
     metrics.pipeline_run_ended(run.run_id)
     if run.state != "success":
-        seconds = (datetime.fromisoformat(run.ended_at) - datetime.fromisoformat(run.started_at)).total_seconds()
+        seconds = (
+            datetime.fromisoformat(run.ended_at) - datetime.fromisoformat(run.started_at)
+        ).total_seconds()
         metrics.record_pipeline_run(run.state, seconds)
 
 

@@ -1,4 +1,5 @@
 """POST /run-pipeline and GET /pipeline-runs/{runId} (SPEC §2, §6): transport only."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -53,12 +54,17 @@ async def run_pipeline(request: Request) -> HTTPResponse:
     run = await pipeline_runs.start_run(settings, body.date)
     if body.wait:
         run = await pipeline_runs.wait_for_run(settings, run.run_id)
-    accepted = RunPipelineAccepted(ok=True, runId=run.run_id, state=run.state, mode=run.mode, **_date_fields(run))
+    accepted = RunPipelineAccepted(
+        ok=True, runId=run.run_id, state=run.state, mode=run.mode, **_date_fields(run)
+    )
     if not run.done:
         return respond(accepted, status=202)
     stdout, stderr = pipeline_runs.run_output(settings, run)
     finished = accepted.model_dump() | {
-        "ok": run.returncode == 0, "returncode": run.returncode, "stdout": stdout, "stderr": stderr,
+        "ok": run.returncode == 0,
+        "returncode": run.returncode,
+        "stdout": stdout,
+        "stderr": stderr,
     }
     return respond(RunPipelineFinished(**finished))
 
@@ -78,13 +84,22 @@ async def pipeline_run(request: Request, run_id: str) -> HTTPResponse:
 
 
 def _date_fields(run: PipelineRun) -> dict[str, Any]:
-    return {"reportDate": run.report_date, "reportDateReason": run.report_date_reason,
-            "reportDateWhy": run.report_date_why}
+    return {
+        "reportDate": run.report_date,
+        "reportDateReason": run.report_date_reason,
+        "reportDateWhy": run.report_date_why,
+    }
 
 
 def run_response(run: PipelineRun) -> PipelineRunResponse:
     """The body of GET /pipeline-runs/{runId} (SPEC §2), with the report date and why (SPEC §6)."""
     return PipelineRunResponse(
-        runId=run.run_id, state=run.state, mode=run.mode, startedAt=run.started_at, endedAt=run.ended_at,
-        reports=run.reports, error=run.error, **_date_fields(run),
+        runId=run.run_id,
+        state=run.state,
+        mode=run.mode,
+        startedAt=run.started_at,
+        endedAt=run.ended_at,
+        reports=run.reports,
+        error=run.error,
+        **_date_fields(run),
     )

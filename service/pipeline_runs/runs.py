@@ -6,6 +6,7 @@ embedded_pipeline) in a worker process on this machine. Either way the run is re
 DATA_DIR/pipeline_runs/ (pipeline_run_store), so whichever web worker gets the follow-up
 request can answer it.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -30,7 +31,15 @@ from service.pipeline_runs.store import (
 
 RUNS_FOLDER = "pipeline_runs"
 
-__all__ = ["PipelineBusy", "PipelineRun", "PipelineUnavailable", "get_run", "run_output", "start_run", "wait_for_run"]
+__all__ = [
+    "PipelineBusy",
+    "PipelineRun",
+    "PipelineUnavailable",
+    "get_run",
+    "run_output",
+    "start_run",
+    "wait_for_run",
+]
 
 
 class PipelineBusy(Conflict):
@@ -97,12 +106,13 @@ async def _refresh_from_airflow(client: AirflowClient, run: PipelineRun) -> Pipe
             published = await client.publish_result(run.run_id) or {}
             tasks = await client.task_states(run.run_id)
             data_errors = {
-                task: message for task, state in tasks.items() if state == "failed"
+                task: message
+                for task, state in tasks.items()
+                if state == "failed"
                 and isinstance(message := await client.task_xcom(run.run_id, task, DATA_ERROR_XCOM_KEY), str)
             }
             run.settle_date(published)
-            run.finish(dag_run["state"], tasks, published.get("reports", {}),
-                       data_error_message(data_errors))
+            run.finish(dag_run["state"], tasks, published.get("reports", {}), data_error_message(data_errors))
         else:
             run.state = dag_run["state"]
     except AirflowApiError as exc:

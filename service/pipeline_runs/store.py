@@ -1,11 +1,12 @@
 """Pipeline run records: one JSON file per run under DATA_DIR/pipeline_runs/, readable by any worker."""
+
 from __future__ import annotations
 
 import json
 import re
 import secrets
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,7 +23,7 @@ class PipelineRunNotFound(LookupError):
 
 
 def utc_now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def as_utc_iso(text: str | None) -> str | None:
@@ -30,12 +31,12 @@ def as_utc_iso(text: str | None) -> str | None:
     if not text:
         return None
     moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return moment.astimezone(timezone.utc).isoformat(timespec="seconds")
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
 
 
 def new_run_id() -> str:
     # Sortable by start time, unique without coordination, valid as an Airflow dag_run_id and a file name.
-    return f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
 
 
 def data_error_message(data_errors: dict[str, str]) -> str | None:
@@ -79,7 +80,9 @@ class PipelineRun:
         self.report_date = published.get("report_date") or self.report_date
         self.report_date_reason = published.get("report_date_reason") or self.report_date_reason
 
-    def finish(self, state: str, tasks: dict[str, str | None], reports: dict[str, str], error: str | None) -> None:
+    def finish(
+        self, state: str, tasks: dict[str, str | None], reports: dict[str, str], error: str | None
+    ) -> None:
         """Record the outcome; the summary is the brief's `stdout` of a finished run."""
         self.state, self.tasks, self.reports = state, tasks, reports
         self.ended_at = self.ended_at or utc_now_iso()
@@ -89,10 +92,13 @@ class PipelineRun:
             self.error = error or (f"task(s) failed: {', '.join(failed)}" if failed else "the run failed")
         head = (
             f"Pipeline execution completed successfully: {len(reports)} reports"
-            if state == "success" else f"Pipeline execution failed: {self.error}"
+            if state == "success"
+            else f"Pipeline execution failed: {self.error}"
         )
         lines = [f"{head} (run {self.run_id}, {self.mode})", f"report date: {self.date_statement}"]
-        self.summary = "\n".join(lines + [f"{task}: {task_state}" for task, task_state in sorted(tasks.items())]) + "\n"
+        self.summary = (
+            "\n".join(lines + [f"{task}: {task_state}" for task, task_state in sorted(tasks.items())]) + "\n"
+        )
 
     @property
     def date_statement(self) -> str:

@@ -4,6 +4,7 @@ Tasks hand each other Parquet files there. `publish` removes the folder of a run
 succeeded; a failed run's folder stays for inspection (and for re-running the failed task from
 Airflow), and is pruned once it is older than WORK_DIR_RETENTION.
 """
+
 from __future__ import annotations
 
 import re
@@ -21,12 +22,15 @@ def work_dir_for(data_dir: str | Path, run_id: str) -> Path:
     return Path(data_dir) / WORK_ROOT / re.sub(r"[^A-Za-z0-9._-]", "_", run_id)
 
 
-def prune_work_dirs(data_dir: str | Path, keep: Path, older_than: timedelta = WORK_DIR_RETENTION) -> list[Path]:
+def prune_work_dirs(
+    data_dir: str | Path, keep: Path, older_than: timedelta = WORK_DIR_RETENTION
+) -> list[Path]:
     """Remove work folders (other than `keep`) untouched for longer than `older_than`."""
     root = Path(data_dir) / WORK_ROOT
     cutoff = time.time() - older_than.total_seconds()
     stale = [
-        folder for folder in (root.iterdir() if root.is_dir() else [])
+        folder
+        for folder in (root.iterdir() if root.is_dir() else [])
         if folder.is_dir() and folder != keep and folder.stat().st_mtime < cutoff
     ]
     for folder in stale:

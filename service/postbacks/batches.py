@@ -6,6 +6,7 @@ processed. A run that fails before that marks nothing, and a postback that arriv
 run is going is left for the next one. Synchronous on purpose: Airflow tasks are plain
 functions, so each call opens its own short-lived Tortoise context via asyncio.run.
 """
+
 from __future__ import annotations
 
 import asyncio

@@ -33,8 +33,16 @@ bp = Blueprint("attribution")
 
 # Documented examples of the open-ended af_*/utm_* families; any other af_*/utm_* is logged too.
 _DOCUMENTED_TRACK_PARAMS = (
-    *deeplinks.NAMED_PARAMS, "af_sub1", "af_adset", "af_ad", "af_dp",
-    "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content",
+    *deeplinks.NAMED_PARAMS,
+    "af_sub1",
+    "af_adset",
+    "af_ad",
+    "af_dp",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_term",
+    "utm_content",
 )
 
 
@@ -118,9 +126,7 @@ async def postback_by_get(request: Request) -> HTTPResponse:
     return await _accept(request, signed, lambda: postbacks.parse_query_postback(query, max_usd))
 
 
-async def _accept(
-    request: Request, signed: bytes, parse: Callable[[], postbacks.Postback]
-) -> HTTPResponse:
+async def _accept(request: Request, signed: bytes, parse: Callable[[], postbacks.Postback]) -> HTTPResponse:
     settings = request.app.ctx.settings
     try:
         proof = postbacks.verify_proof(
@@ -144,10 +150,12 @@ async def _accept(
         if stored.duplicate
         else "Postback received and stored successfully"
     )
-    return respond(PostbackResponse(
-        ok=True,
-        postbackId=stored.postback_id,
-        eventId=stored.event_id,
-        message=message,
-        duplicate=stored.duplicate,
-    ))
+    return respond(
+        PostbackResponse(
+            ok=True,
+            postbackId=stored.postback_id,
+            eventId=stored.event_id,
+            message=message,
+            duplicate=stored.duplicate,
+        )
+    )

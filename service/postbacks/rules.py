@@ -31,9 +31,7 @@ DEFAULT_MAX_PURCHASE_USD = 10_000.0
 
 # AppsFlyer Push API v2 sends `YYYY-MM-DD HH:MM:SS.sss` (UTC); ISO 8601 with `T` and an offset
 # is accepted too. Anchored so that date-only or compact forms that fromisoformat allows are not.
-_EVENT_TIME = re.compile(
-    r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:?\d{2})?", re.ASCII
-)
+_EVENT_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:?\d{2})?", re.ASCII)
 # C0/C1 controls and lone surrogates: PostgreSQL rejects NUL and surrogates cannot be encoded.
 _UNSTORABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
@@ -123,9 +121,7 @@ def verify_proof(
             raise InvalidPushToken("the AppsFlyer push token does not match")
         methods.append("push_token")
     if not methods and proof_required:
-        raise ProofRequired(
-            "a postback needs an X-AF-Signature HMAC or the AppsFlyer push token header"
-        )
+        raise ProofRequired("a postback needs an X-AF-Signature HMAC or the AppsFlyer push token header")
     return Proof(verified=bool(methods), methods=tuple(methods), signature=signature)
 
 
@@ -213,9 +209,7 @@ def parse_postback(body: bytes, max_purchase_usd: float = DEFAULT_MAX_PURCHASE_U
     return _postback(payload, text, body_sha256(body), max_purchase_usd)
 
 
-def parse_query_postback(
-    query_string: str, max_purchase_usd: float = DEFAULT_MAX_PURCHASE_USD
-) -> Postback:
+def parse_query_postback(query_string: str, max_purchase_usd: float = DEFAULT_MAX_PURCHASE_USD) -> Postback:
     """A postback delivered by GET: the fields are the query parameters (the first of a repeated
     one), stored as a JSON object; the retry fingerprint is over the raw query string."""
     raw = query_string.encode("utf-8", "surrogateescape")
@@ -251,9 +245,7 @@ def _postback(payload: dict[str, Any], text: str, sha256: str, max_purchase_usd:
         try:
             event_time = parse_event_time(raw_time.strip())
         except (ValueError, OverflowError):  # Overflow: e.g. 0001-01-01T00:00:00+01:00
-            raise _invalid(
-                "event_time", "must be YYYY-MM-DD HH:MM:SS[.sss] (UTC) or ISO 8601"
-            ) from None
+            raise _invalid("event_time", "must be YYYY-MM-DD HH:MM:SS[.sss] (UTC) or ISO 8601") from None
     return Postback(
         text=text,
         body_sha256=sha256,

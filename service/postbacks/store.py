@@ -64,9 +64,7 @@ async def store_postback(postback: Postback, proof: Proof, now: datetime | None 
     async with in_transaction() as conn:
         await _lock_digest(conn, postback.body_sha256)
         first = (
-            await RawPostback.filter(
-                body_sha256=postback.body_sha256, ts_utc__gte=now - DEDUPE_WINDOW
-            )
+            await RawPostback.filter(body_sha256=postback.body_sha256, ts_utc__gte=now - DEDUPE_WINDOW)
             .using_db(conn)
             .order_by("id")
             .first()

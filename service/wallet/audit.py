@@ -61,8 +61,7 @@ class AuditReport:
             "discrepancies": self.discrepancies,
             "seconds": round(self.seconds, 3),
             "offenders": [
-                {"userId": o.user_id, "balance": o.balance, "ledgerSum": o.ledger_sum,
-                 "problem": o.problem}
+                {"userId": o.user_id, "balance": o.balance, "ledgerSum": o.ledger_sum, "problem": o.problem}
                 for o in self.offenders
             ],
         }
@@ -92,8 +91,7 @@ async def audit_balances(
         _, offender_rows = await conn.execute_query(_OFFENDERS_SQL.format(limit=int(limit)))
         _, count_rows = await conn.execute_query(_USERS_SQL)
     offenders = [
-        Offender(str(row["user_id"]), int(row["balance"]), int(row["ledger_sum"]))
-        for row in offender_rows
+        Offender(str(row["user_id"]), int(row["balance"]), int(row["ledger_sum"])) for row in offender_rows
     ]
     discrepancies = int(offender_rows[0]["offenders"]) if offender_rows else 0
     return AuditReport(

@@ -125,8 +125,7 @@ class Catalogue:
             parsed = CatalogueFile.model_validate(data)
         except ValidationError as exc:
             problems = [
-                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-                for e in exc.errors(include_url=False)
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors(include_url=False)
             ]
             raise CatalogueRefused(path, problems) from None
         return cls(dict(parsed.earn))

@@ -42,7 +42,9 @@ async def change_response(
     changed = await wallet.change_balance(
         request.app.ctx.idempotency, user_id, change, endpoint, body_fingerprint(body), limits
     )
-    return respond(BalanceChangeResponse(ok=True, balance=changed.balance), headers=replay_headers(changed.replayed))
+    return respond(
+        BalanceChangeResponse(ok=True, balance=changed.balance), headers=replay_headers(changed.replayed)
+    )
 
 
 async def _change(request: Request, endpoint: str, sign: int) -> HTTPResponse:
@@ -56,7 +58,11 @@ async def _change(request: Request, endpoint: str, sign: int) -> HTTPResponse:
 @bp.post("/earn")
 @documented(
     "Add currency for a catalogue reason within its limits (Idempotency-Key supported)",
-    tag="wallet", body=AmountRequest, ok=BalanceChangeResponse, errors=_CHANGE_ERRORS, security=BEARER,
+    tag="wallet",
+    body=AmountRequest,
+    ok=BalanceChangeResponse,
+    errors=_CHANGE_ERRORS,
+    security=BEARER,
     idempotent=True,
 )
 @require_subject
@@ -68,7 +74,11 @@ async def earn(request: Request) -> HTTPResponse:
 @bp.post("/spend")
 @documented(
     "Spend currency; 409 insufficient_funds when the balance is lower (Idempotency-Key supported)",
-    tag="wallet", body=AmountRequest, ok=BalanceChangeResponse, errors=_CHANGE_ERRORS, security=BEARER,
+    tag="wallet",
+    body=AmountRequest,
+    ok=BalanceChangeResponse,
+    errors=_CHANGE_ERRORS,
+    security=BEARER,
     idempotent=True,
 )
 @require_subject
@@ -80,7 +90,11 @@ async def spend(request: Request) -> HTTPResponse:
 @bp.get("/ledger")
 @documented(
     "The caller's balance changes, newest first",
-    tag="wallet", query=PageQuery, ok=LedgerResponse, errors=(401, 422), security=BEARER,
+    tag="wallet",
+    query=PageQuery,
+    ok=LedgerResponse,
+    errors=(401, 422),
+    security=BEARER,
 )
 @require_subject
 async def ledger(request: Request) -> HTTPResponse:
@@ -88,7 +102,11 @@ async def ledger(request: Request) -> HTTPResponse:
     page = await wallet.ledger_page(request.ctx.identity, page_query.limit, page_query.offset)
     entries = [
         LedgerEntry(
-            id=e.id, delta=e.delta, balanceAfter=e.balance_after, reason=e.reason, ts=e.ts,
+            id=e.id,
+            delta=e.delta,
+            balanceAfter=e.balance_after,
+            reason=e.reason,
+            ts=e.ts,
             idempotencyKey=e.idempotency_key,
         )
         for e in page.entries

@@ -96,7 +96,6 @@ _SQLITE_LOG_CHANGE = (
 )
 
 
-
 @dataclass(frozen=True, slots=True)
 class BalanceChange:
     delta: int
@@ -121,8 +120,7 @@ class Limits:
 
 def _ledger_row(user_pk: int, change: BalanceChange, balance: int, now: datetime) -> list:
     """The ledger statements' parameters, in their column order."""
-    return [user_pk, change.delta, balance, change.reason, change.idempotency_key,
-            change.request_id, now]
+    return [user_pk, change.delta, balance, change.reason, change.idempotency_key, change.request_id, now]
 
 
 def _usage_window(rule: EarnRule, now: datetime) -> tuple[datetime, datetime]:

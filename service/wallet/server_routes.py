@@ -32,8 +32,12 @@ async def _server_change(request: Request, endpoint: str, sign: int) -> HTTPResp
 @bp.post("/server/earn")
 @documented(
     "Grant currency to a user as the game server (X-Server-Key; Idempotency-Key supported)",
-    tag="server", body=ServerAmountRequest, ok=BalanceChangeResponse, errors=_ERRORS,
-    security=SERVER_KEY, idempotent=True,
+    tag="server",
+    body=ServerAmountRequest,
+    ok=BalanceChangeResponse,
+    errors=_ERRORS,
+    security=SERVER_KEY,
+    idempotent=True,
 )
 async def server_earn(request: Request) -> HTTPResponse:
     return await _server_change(request, "/server/earn", +1)
@@ -42,8 +46,12 @@ async def server_earn(request: Request) -> HTTPResponse:
 @bp.post("/server/spend")
 @documented(
     "Take currency from a user as the game server (X-Server-Key; Idempotency-Key supported)",
-    tag="server", body=ServerAmountRequest, ok=BalanceChangeResponse, errors=_ERRORS,
-    security=SERVER_KEY, idempotent=True,
+    tag="server",
+    body=ServerAmountRequest,
+    ok=BalanceChangeResponse,
+    errors=_ERRORS,
+    security=SERVER_KEY,
+    idempotent=True,
 )
 async def server_spend(request: Request) -> HTTPResponse:
     return await _server_change(request, "/server/spend", -1)

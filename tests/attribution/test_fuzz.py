@@ -58,9 +58,13 @@ def fuzz(operation, mode: GenerationMode, headers: dict[str, str], count) -> Non
 
 
 def test_every_operation_survives_fuzzing(live_server, db_url):
-    server = live_server(db_url, env={
-        "TRACK_RATE_LIMIT": "1000000/minute", "LOGIN_RATE_LIMIT": "1000000/minute",
-    })
+    server = live_server(
+        db_url,
+        env={
+            "TRACK_RATE_LIMIT": "1000000/minute",
+            "LOGIN_RATE_LIMIT": "1000000/minute",
+        },
+    )
     token = httpx.post(f"{server.base_url}/login", json={"userId": "fuzzer"}).json()["token"]
     headers = {"Authorization": f"Bearer {token}", "X-Admin-Token": TEST_ADMIN_TOKEN}
     schema = schemathesis.openapi.from_url(f"{server.base_url}/openapi.json")
@@ -74,7 +78,7 @@ def test_every_operation_survives_fuzzing(live_server, db_url):
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             label = f"{operation.method.upper()} {operation.path} [{mode.value}]"
             try:
-                fuzz(operation, mode, headers, lambda: calls.update([label]))
+                fuzz(operation, mode, headers, lambda label=label: calls.update([label]))
             except Unsatisfiable:
                 assert mode is GenerationMode.NEGATIVE, label  # e.g. no input to get wrong
             except (Exception, BaseExceptionGroup) as failure:  # collect every operation's failure

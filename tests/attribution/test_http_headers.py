@@ -33,9 +33,7 @@ async def test_headers_on_every_documented_route_with_and_without_a_token(client
                 continue  # would start a pipeline run; its headers are those of any route
             for extra in ({}, {**token, "X-Admin-Token": TEST_ADMIN_TOKEN}):
                 request_id = f"hdr-{method}-{len(seen)}-{len(extra)}"
-                response = await client.request(
-                    method, path, headers={"X-Request-ID": request_id, **extra}
-                )
+                response = await client.request(method, path, headers={"X-Request-ID": request_id, **extra})
                 seen.add(response.status_code)
                 assert_standard_headers(response, request_id)
     # The sweep met successes and several kinds of error (no body is a 400 where one is needed).
@@ -43,15 +41,18 @@ async def test_headers_on_every_documented_route_with_and_without_a_token(client
 
 
 @pytest.mark.parametrize("settings_overrides", [{"TRACK_RATE_LIMIT": "1/minute"}])
-@pytest.mark.parametrize("status,method,path,kwargs", [
-    (404, "GET", "/no/such/route", {}),
-    (401, "GET", "/balance", {"headers": {"Authorization": "Bearer not-a-token"}}),
-    (401, "POST", "/af/postback", {"content": b"{}", "headers": {"X-AF-Signature": "bad"}}),
-    (413, "POST", "/af/postback", {"content": b"x" * (64 * 1024 + 1)}),
-    (400, "POST", "/af/postback", {"content": b"{nope"}),
-    (422, "GET", "/track", {"params": {"campaign": "x" * 201}}),
-    (429, "GET", "/track", {}),
-])
+@pytest.mark.parametrize(
+    "status,method,path,kwargs",
+    [
+        (404, "GET", "/no/such/route", {}),
+        (401, "GET", "/balance", {"headers": {"Authorization": "Bearer not-a-token"}}),
+        (401, "POST", "/af/postback", {"content": b"{}", "headers": {"X-AF-Signature": "bad"}}),
+        (413, "POST", "/af/postback", {"content": b"x" * (64 * 1024 + 1)}),
+        (400, "POST", "/af/postback", {"content": b"{nope"}),
+        (422, "GET", "/track", {"params": {"campaign": "x" * 201}}),
+        (429, "GET", "/track", {}),
+    ],
+)
 async def test_headers_on_error_statuses(client, status, method, path, kwargs):
     if status == 429:
         await client.get("/track")

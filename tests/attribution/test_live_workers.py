@@ -45,11 +45,15 @@ def redis_url() -> str:
 @pytest.fixture
 def server(live_server, db_url, redis_url):
     dialect = "sqlite" if db_url.startswith("sqlite") else "postgres"
-    server = live_server(db_url, workers=2, env={
-        "REDIS_URL": redis_url,
-        "RATE_LIMIT_KEY_PREFIX": f"{RUN_PREFIX}-{dialect}",
-        "TRACK_RATE_LIMIT": f"{TRACK_LIMIT}/minute",
-    })
+    server = live_server(
+        db_url,
+        workers=2,
+        env={
+            "REDIS_URL": redis_url,
+            "RATE_LIMIT_KEY_PREFIX": f"{RUN_PREFIX}-{dialect}",
+            "TRACK_RATE_LIMIT": f"{TRACK_LIMIT}/minute",
+        },
+    )
     # The pool returns once one worker answers; on a busy machine the second may still be
     # starting, so let a few fresh connections get any answer before the bursts.
     for _ in range(8):

@@ -111,12 +111,15 @@ async def test_missing_proof_is_401_in_production(client):
     assert (await post(client, body, signed(body))).status_code == 200
 
 
-@pytest.mark.parametrize("make_headers", [
-    pytest.param(lambda body: {"X-AF-Signature": "0" * 64}, id="wrong-signature"),
-    pytest.param(lambda body: signed(body, "another-secret"), id="wrong-secret"),
-    pytest.param(lambda body: signed(body.replace(b"9.99", b"0.99")), id="tampered-body"),
-    pytest.param(lambda body: signed(json.dumps(json.loads(body)).encode()), id="reserialised-json"),
-])
+@pytest.mark.parametrize(
+    "make_headers",
+    [
+        pytest.param(lambda body: {"X-AF-Signature": "0" * 64}, id="wrong-signature"),
+        pytest.param(lambda body: signed(body, "another-secret"), id="wrong-secret"),
+        pytest.param(lambda body: signed(body.replace(b"9.99", b"0.99")), id="tampered-body"),
+        pytest.param(lambda body: signed(json.dumps(json.loads(body)).encode()), id="reserialised-json"),
+    ],
+)
 async def test_bad_signatures_are_401_and_store_nothing(client, make_headers):
     body = postback_body()
     response = await post(client, body, make_headers(body))
@@ -125,13 +128,16 @@ async def test_bad_signatures_are_401_and_store_nothing(client, make_headers):
     assert await RawPostback.all().count() == 0 and await Event.all().count() == 0
 
 
-@pytest.mark.parametrize("body,status,field", [
-    (b"{not json", 400, None),
-    (b"[1, 2]", 422, "body"),
-    (b'{"appsflyer_id": "a"}', 422, "event_name"),
-    (b'{"event_name": "install", "customer_user_id": null}', 422, "appsflyer_id"),
-    (b'{"event_name": "install", "appsflyer_id": "a", "event_time": "12/11/2025"}', 422, "event_time"),
-])
+@pytest.mark.parametrize(
+    "body,status,field",
+    [
+        (b"{not json", 400, None),
+        (b"[1, 2]", 422, "body"),
+        (b'{"appsflyer_id": "a"}', 422, "event_name"),
+        (b'{"event_name": "install", "customer_user_id": null}', 422, "appsflyer_id"),
+        (b'{"event_name": "install", "appsflyer_id": "a", "event_time": "12/11/2025"}', 422, "event_time"),
+    ],
+)
 async def test_invalid_bodies(client, body, status, field):
     response = await post(client, body, signed(body))
     assert response.status_code == status

@@ -47,8 +47,15 @@ def test_signature_is_hmac_sha256_hex_of_the_raw_bytes():
     assert sign(SECRET, BODY) == hmac.new(SECRET.encode(), BODY, hashlib.sha256).hexdigest()
 
 
-@pytest.mark.parametrize("header", [sign(SECRET, BODY), "sha256=" + sign(SECRET, BODY),
-                                    "SHA256=" + sign(SECRET, BODY).upper(), f"  {sign(SECRET, BODY)} "])
+@pytest.mark.parametrize(
+    "header",
+    [
+        sign(SECRET, BODY),
+        "sha256=" + sign(SECRET, BODY),
+        "SHA256=" + sign(SECRET, BODY).upper(),
+        f"  {sign(SECRET, BODY)} ",
+    ],
+)
 def test_valid_signature_forms_verify(header):
     result = proof(signature=header, required=True)
     assert result.verified and result.methods == ("hmac",)
@@ -116,18 +123,23 @@ def test_user_falls_back_to_appsflyer_id_when_customer_user_id_is_null_or_empty(
         assert parse_postback(body.encode()).user_id == "af-1"
 
 
-@pytest.mark.parametrize("name,expected", [("purchase", "af_purchase"), ("af_level", "af_level"),
-                                           ("level achieved", "af_level achieved")])
+@pytest.mark.parametrize(
+    "name,expected",
+    [("purchase", "af_purchase"), ("af_level", "af_level"), ("level achieved", "af_level achieved")],
+)
 def test_event_type_gets_the_af_prefix_once(name, expected):
     assert event_type_for(name) == expected
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("2025-11-12 18:00:00", datetime(2025, 11, 12, 18, tzinfo=UTC)),
-    ("2025-11-12T18:00:00Z", datetime(2025, 11, 12, 18, tzinfo=UTC)),
-    ("2025-11-12T20:00:00+02:00", datetime(2025, 11, 12, 18, tzinfo=UTC)),
-    ("2025-11-12 18:00:00.5", datetime(2025, 11, 12, 18, 0, 0, 500000, tzinfo=UTC)),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("2025-11-12 18:00:00", datetime(2025, 11, 12, 18, tzinfo=UTC)),
+        ("2025-11-12T18:00:00Z", datetime(2025, 11, 12, 18, tzinfo=UTC)),
+        ("2025-11-12T20:00:00+02:00", datetime(2025, 11, 12, 18, tzinfo=UTC)),
+        ("2025-11-12 18:00:00.5", datetime(2025, 11, 12, 18, 0, 0, 500000, tzinfo=UTC)),
+    ],
+)
 def test_event_time_forms(text, expected):
     assert parse_event_time(text) == expected
 
@@ -140,25 +152,34 @@ def test_non_json_is_400(body):
     assert status_of(caught.value) == 400
 
 
-@pytest.mark.parametrize("body,field", [
-    (b"[]", "body"),
-    (b'"text"', "body"),
-    (b'{"appsflyer_id": "a"}', "event_name"),
-    (b'{"event_name": "", "appsflyer_id": "a"}', "event_name"),
-    (b'{"event_name": 5, "appsflyer_id": "a"}', "event_name"),
-    (b'{"event_name": "install"}', "customer_user_id"),
-    (b'{"event_name": "install", "appsflyer_id": null, "customer_user_id": ""}', "customer_user_id"),
-    (b'{"event_name": "install", "customer_user_id": 12}', "customer_user_id"),
-    (b'{"event_name": "x\\u0000", "appsflyer_id": "a"}', "event_name"),
-    (b'{"event_name": "install", "appsflyer_id": "\\ud800"}', "appsflyer_id"),
-    (b'{"event_name": "install", "appsflyer_id": "a", "event_time": "yesterday"}', "event_time"),
-    (b'{"event_name": "install", "appsflyer_id": "a", "event_time": "2025-02-30 10:00:00"}', "event_time"),
-    (b'{"event_name": "install", "appsflyer_id": "a", "event_time": 1731434400}', "event_time"),
-    (b'{"event_name": "install", "appsflyer_id": "a", "event_time": "0001-01-01T00:00:00+01:00"}', "event_time"),
-    (b'{"event_name": "install", "appsflyer_id": "a", "event_revenue_usd": "lots"}', "event_revenue_usd"),
-    (b'{"event_name": "install", "appsflyer_id": "a", "event_revenue_usd": true}', "event_revenue_usd"),
-    (b'{"event_name": "install", "appsflyer_id": "a", "event_revenue_usd": 1e999}', "event_revenue_usd"),
-])
+@pytest.mark.parametrize(
+    "body,field",
+    [
+        (b"[]", "body"),
+        (b'"text"', "body"),
+        (b'{"appsflyer_id": "a"}', "event_name"),
+        (b'{"event_name": "", "appsflyer_id": "a"}', "event_name"),
+        (b'{"event_name": 5, "appsflyer_id": "a"}', "event_name"),
+        (b'{"event_name": "install"}', "customer_user_id"),
+        (b'{"event_name": "install", "appsflyer_id": null, "customer_user_id": ""}', "customer_user_id"),
+        (b'{"event_name": "install", "customer_user_id": 12}', "customer_user_id"),
+        (b'{"event_name": "x\\u0000", "appsflyer_id": "a"}', "event_name"),
+        (b'{"event_name": "install", "appsflyer_id": "\\ud800"}', "appsflyer_id"),
+        (b'{"event_name": "install", "appsflyer_id": "a", "event_time": "yesterday"}', "event_time"),
+        (
+            b'{"event_name": "install", "appsflyer_id": "a", "event_time": "2025-02-30 10:00:00"}',
+            "event_time",
+        ),
+        (b'{"event_name": "install", "appsflyer_id": "a", "event_time": 1731434400}', "event_time"),
+        (
+            b'{"event_name": "install", "appsflyer_id": "a", "event_time": "0001-01-01T00:00:00+01:00"}',
+            "event_time",
+        ),
+        (b'{"event_name": "install", "appsflyer_id": "a", "event_revenue_usd": "lots"}', "event_revenue_usd"),
+        (b'{"event_name": "install", "appsflyer_id": "a", "event_revenue_usd": true}', "event_revenue_usd"),
+        (b'{"event_name": "install", "appsflyer_id": "a", "event_revenue_usd": 1e999}', "event_revenue_usd"),
+    ],
+)
 def test_invalid_bodies_are_422_naming_the_field(body, field):
     with pytest.raises(ValidationFailed) as caught:
         parse_postback(body)

@@ -43,29 +43,42 @@ async def test_revenue_within_bounds_is_accepted(client, revenue):
 
 
 def _query(**fields) -> str:
-    base = {"event_name": "af_purchase", "appsflyer_id": "af-get-1", "event_revenue_usd": "4.99",
-            "event_time": "2025-11-12 18:00:00", "campaign": "spring"}
+    base = {
+        "event_name": "af_purchase",
+        "appsflyer_id": "af-get-1",
+        "event_revenue_usd": "4.99",
+        "event_time": "2025-11-12 18:00:00",
+        "campaign": "spring",
+    }
     return urlencode({**base, **fields})
 
 
 async def test_get_delivery_with_hmac_over_the_query_string_is_stored(client):
     query = _query()
-    response = await client.get(f"/af/postback?{query}", headers={"X-AF-Signature": sign(TEST_AF_SECRET, query.encode())})
+    response = await client.get(
+        f"/af/postback?{query}", headers={"X-AF-Signature": sign(TEST_AF_SECRET, query.encode())}
+    )
     assert response.status_code == 200, response.text
     raw = await RawPostback.get(id=response.json()["postbackId"])
     assert raw.verified is True and json.loads(raw.payload)["event_revenue_usd"] == "4.99"
     event = await Event.get(id=response.json()["eventId"])
     assert (event.user_id, event.event_type) == ("af-get-1", "af_purchase")
-    again = await client.get(f"/af/postback?{query}", headers={"X-AF-Signature": sign(TEST_AF_SECRET, query.encode())})
+    again = await client.get(
+        f"/af/postback?{query}", headers={"X-AF-Signature": sign(TEST_AF_SECRET, query.encode())}
+    )
     assert again.json()["duplicate"] is True
 
 
 async def test_get_delivery_rejects_a_wrong_signature_and_bad_revenue(client):
     query = _query()
-    wrong = await client.get(f"/af/postback?{query}", headers={"X-AF-Signature": sign("other", query.encode())})
+    wrong = await client.get(
+        f"/af/postback?{query}", headers={"X-AF-Signature": sign("other", query.encode())}
+    )
     assert wrong.status_code == 401 and wrong.json()["error"] == "invalid_signature"
     bad = _query(event_revenue_usd="1.7e308")
-    refused = await client.get(f"/af/postback?{bad}", headers={"X-AF-Signature": sign(TEST_AF_SECRET, bad.encode())})
+    refused = await client.get(
+        f"/af/postback?{bad}", headers={"X-AF-Signature": sign(TEST_AF_SECRET, bad.encode())}
+    )
     assert refused.status_code == 422 and refused.json()["error"] == "invalid_revenue"
     missing = await client.get("/af/postback?appsflyer_id=x")
     assert missing.status_code == 422

@@ -38,7 +38,7 @@ async def test_every_documented_route_has_an_example_request(client, collection)
     documented = {f"{m.upper()} {p}" for p, ops in document["paths"].items() for m in ops}
     requests = requests_of(collection)
     assert set(requests) == documented
-    for key, item in requests.items():
+    for item in requests.values():
         body = item["request"].get("body")
         if body is not None:
             json.loads(body["raw"])  # every example body is JSON

@@ -22,11 +22,12 @@ pytestmark = pytest.mark.slow
 def serve(tmp_path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if k not in SAFE_PRODUCTION and k != "REDIS_URL"}
     return subprocess.run(
-        [sys.executable, "-m", "service", "serve", "--host", "127.0.0.1", "--port",
-         str(free_port()), *args],
+        [sys.executable, "-m", "service", "serve", "--host", "127.0.0.1", "--port", str(free_port()), *args],
         cwd=tmp_path,  # no .env of the repository is read
         env={**clean, "PYTHONPATH": str(repo_root()), **env},
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
         start_new_session=True,  # a failing Sanic start SIGKILLs its whole process group
     )
 
@@ -50,7 +51,9 @@ def serve(tmp_path, env: dict[str, str], *args: str) -> subprocess.CompletedProc
         ({"ECONOMY_FILE": ""}, "ECONOMY_FILE"),
         ({"ENVIRONMENT": "prod"}, "ENVIRONMENT"),
     ],
-    ids=lambda value: "-".join(f"{k}={v[:12]}" for k, v in value.items()) if isinstance(value, dict) else value,
+    ids=lambda value: (
+        "-".join(f"{k}={v[:12]}" for k, v in value.items()) if isinstance(value, dict) else value
+    ),
 )
 def test_serve_refuses_each_unsafe_setting(tmp_path, override, named_setting):
     result = serve(tmp_path, {**SAFE_PRODUCTION, "WEB_WORKERS": "1", **override})

@@ -21,10 +21,16 @@ class Clock:
         return self.now
 
 
-@pytest.mark.parametrize("text,rate", [
-    ("120/minute", Rate(120, 60)), ("5/10s", Rate(5, 10)), ("1000 / hour", Rate(1000, 3600)),
-    ("3/s", Rate(3, 1)), ("30/2m", Rate(30, 120)),
-])
+@pytest.mark.parametrize(
+    "text,rate",
+    [
+        ("120/minute", Rate(120, 60)),
+        ("5/10s", Rate(5, 10)),
+        ("1000 / hour", Rate(1000, 3600)),
+        ("3/s", Rate(3, 1)),
+        ("30/2m", Rate(30, 120)),
+    ],
+)
 def test_parse_rate(text, rate):
     assert Rate.parse(text) == rate
 

@@ -18,8 +18,15 @@ async def logged_events() -> list[Event]:
 
 async def test_allowed_params_are_logged_and_unknown_dropped(client):
     query = {
-        "character": "warrior", "campaign": "summer_promo", "media_source": "tiktok", "pid": "p1",
-        "c": "c1", "af_sub1": "s", "utm_source": "newsletter", "fbclid": "drop-me", "af-bad": "x",
+        "character": "warrior",
+        "campaign": "summer_promo",
+        "media_source": "tiktok",
+        "pid": "p1",
+        "c": "c1",
+        "af_sub1": "s",
+        "utm_source": "newsletter",
+        "fbclid": "drop-me",
+        "af-bad": "x",
     }
     response = await client.get("/track?" + urlencode(query))
     assert response.status_code == 200, response.text

@@ -80,7 +80,9 @@ def test_rules_only_use_metrics_the_service_exports() -> None:
     promql_words = {"histogram_quantile", "sum", "by", "rate", "increase", "time", "min", "max", "absent"}
     used = set()
     for expr in exprs:
-        for word in re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", re.sub(r'"[^"]*"|\{[^}]*\}|\[[^\]]*\]|by \([^)]*\)', " ", expr)):
+        for word in re.findall(
+            r"[a-zA-Z_:][a-zA-Z0-9_:]*", re.sub(r'"[^"]*"|\{[^}]*\}|\[[^\]]*\]|by \([^)]*\)', " ", expr)
+        ):
             if word not in promql_words and word not in recorded and not word.isdigit():
                 used.add(word)
     assert used, "no metric names parsed"

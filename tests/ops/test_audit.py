@@ -32,8 +32,9 @@ async def _user(user_id: str, balance: int, deltas: list[int]) -> User:
     running = 0
     for delta in deltas:
         running += delta
-        await WalletLedger.create(user=user, delta=delta, balance_after=running, reason="test",
-                                  ts=datetime.now(UTC))
+        await WalletLedger.create(
+            user=user, delta=delta, balance_after=running, reason="test", ts=datetime.now(UTC)
+        )
     return user
 
 
@@ -84,8 +85,14 @@ async def test_limit_below_one_is_refused(orm: str) -> None:
 def _audit_cli(db_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, **service_env(db_url)}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    return subprocess.run([sys.executable, "-m", "service", "audit", *args], cwd=repo_root(),
-                          env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "service", "audit", *args],
+        cwd=repo_root(),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 async def test_cli_exits_zero_when_clean_and_one_with_offenders(orm: str) -> None:

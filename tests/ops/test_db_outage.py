@@ -31,10 +31,15 @@ WORKERS = 2
 def server(throwaway_cluster: ThrowawayCluster, live_server) -> Iterator[LiveServer]:
     url = throwaway_cluster.url
     migrate_with_cli(url)
-    running = live_server(url, workers=WORKERS, env={
-        "DB_POOL_MAX": "4", "DB_COMMAND_TIMEOUT_SECONDS": COMMAND_TIMEOUT,
-        "BALANCE_AUDIT_INTERVAL_SECONDS": "0",
-    })
+    running = live_server(
+        url,
+        workers=WORKERS,
+        env={
+            "DB_POOL_MAX": "4",
+            "DB_COMMAND_TIMEOUT_SECONDS": COMMAND_TIMEOUT,
+            "BALANCE_AUDIT_INTERVAL_SECONDS": "0",
+        },
+    )
     wait_for_workers(running, WORKERS)
     try:
         yield running
@@ -79,8 +84,9 @@ def _assert_recovered(http: httpx.Client, auth: dict[str, str]) -> None:
     _login(http, "after-the-outage")
 
 
-def test_stopped_database_answers_503_and_recovers(server: LiveServer,
-                                                    throwaway_cluster: ThrowawayCluster) -> None:
+def test_stopped_database_answers_503_and_recovers(
+    server: LiveServer, throwaway_cluster: ThrowawayCluster
+) -> None:
     with httpx.Client(base_url=server.base_url, timeout=CLIENT_TIMEOUT) as http:
         auth = _login(http, "player")
         throwaway_cluster.stop()
@@ -101,8 +107,9 @@ def _cluster_pids(cluster: ThrowawayCluster) -> list[int]:
     return [postmaster, *map(int, children.split())]
 
 
-def test_hung_database_answers_503_and_recovers(server: LiveServer,
-                                                 throwaway_cluster: ThrowawayCluster) -> None:
+def test_hung_database_answers_503_and_recovers(
+    server: LiveServer, throwaway_cluster: ThrowawayCluster
+) -> None:
     with httpx.Client(base_url=server.base_url, timeout=CLIENT_TIMEOUT) as http:
         auth = _login(http, "player")
         pids = _cluster_pids(throwaway_cluster)

@@ -43,7 +43,8 @@ async def _wait_until_blocked(conn: asyncpg.Connection) -> None:
     for _ in range(300):
         waiting = await conn.fetchval(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-            " AND wait_event_type = 'Lock'")
+            " AND wait_event_type = 'Lock'"
+        )
         if waiting:
             return
         await asyncio.sleep(0.1)
@@ -54,15 +55,23 @@ async def _ledger(conn: asyncpg.Connection, user_id: str) -> tuple[int, int, int
     row = await conn.fetchrow(
         "SELECT u.balance, COALESCE(SUM(l.delta), 0) AS total, COUNT(l.id) AS entries"
         " FROM users u LEFT JOIN wallet_ledger l ON l.user_id = u.id"
-        " WHERE u.user_id = $1 GROUP BY u.id", user_id)
+        " WHERE u.user_id = $1 GROUP BY u.id",
+        user_id,
+    )
     return row["balance"], row["total"], row["entries"]
 
 
 def _start_earn(base_url: str, token: str, results: list) -> threading.Thread:
     def earn() -> None:
         try:
-            results.append(httpx.post(f"{base_url}/earn", json={"amount": 25, "reason": "in flight"},
-                                      headers={"Authorization": f"Bearer {token}"}, timeout=60))
+            results.append(
+                httpx.post(
+                    f"{base_url}/earn",
+                    json={"amount": 25, "reason": "in flight"},
+                    headers={"Authorization": f"Bearer {token}"},
+                    timeout=60,
+                )
+            )
         except httpx.TransportError as exc:
             results.append(exc)
 
@@ -78,15 +87,21 @@ def _login(base_url: str, user_id: str) -> str:
 
 
 def _server(live_server, postgres_url: str, grace: int) -> LiveServer:
-    server = live_server(postgres_url, workers=WORKERS, env={
-        "SANIC_GRACEFUL_SHUTDOWN_TIMEOUT": str(grace), "BALANCE_AUDIT_INTERVAL_SECONDS": "0",
-    })
+    server = live_server(
+        postgres_url,
+        workers=WORKERS,
+        env={
+            "SANIC_GRACEFUL_SHUTDOWN_TIMEOUT": str(grace),
+            "BALANCE_AUDIT_INTERVAL_SECONDS": "0",
+        },
+    )
     # A signal that reaches a worker still importing the app interrupts its start-up instead.
     return wait_for_workers(server, WORKERS)
 
 
-async def test_sigterm_lets_an_in_flight_earn_commit(postgres_url: str, live_server,
-                                                     row_lock: asyncpg.Connection) -> None:
+async def test_sigterm_lets_an_in_flight_earn_commit(
+    postgres_url: str, live_server, row_lock: asyncpg.Connection
+) -> None:
     server = _server(live_server, postgres_url, grace=30)
     token = _login(server.base_url, "graceful")
     tx = await _hold_user_lock(row_lock, "graceful")
@@ -108,8 +123,9 @@ async def test_sigterm_lets_an_in_flight_earn_commit(postgres_url: str, live_ser
     assert exit_code == 0, server.log()
 
 
-async def test_write_outliving_the_grace_period_is_rolled_back(postgres_url: str, live_server,
-                                                               row_lock: asyncpg.Connection) -> None:
+async def test_write_outliving_the_grace_period_is_rolled_back(
+    postgres_url: str, live_server, row_lock: asyncpg.Connection
+) -> None:
     server = _server(live_server, postgres_url, grace=GRACE_SECONDS)
     token = _login(server.base_url, "cut-off")
     tx = await _hold_user_lock(row_lock, "cut-off")

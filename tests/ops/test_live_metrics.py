@@ -33,12 +33,19 @@ def multiproc_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(postgres_url: str, multiproc_dir: Path, live_server) -> Iterator[LiveServer]:
-    yield wait_for_workers(live_server(postgres_url, workers=WORKERS, env={
-        "PROMETHEUS_MULTIPROC_DIR": str(multiproc_dir),
-        "DB_POOL_MAX": str(POOL_MAX),
-        "BALANCE_AUDIT_INTERVAL_SECONDS": "0.5",
-        "LOGIN_RATE_LIMIT": "10000/minute",  # dozens of logins from one test client
-    }), WORKERS)
+    yield wait_for_workers(
+        live_server(
+            postgres_url,
+            workers=WORKERS,
+            env={
+                "PROMETHEUS_MULTIPROC_DIR": str(multiproc_dir),
+                "DB_POOL_MAX": str(POOL_MAX),
+                "BALANCE_AUDIT_INTERVAL_SECONDS": "0.5",
+                "LOGIN_RATE_LIMIT": "10000/minute",  # dozens of logins from one test client
+            },
+        ),
+        WORKERS,
+    )
 
 
 def _fresh_connection_client(base_url: str) -> httpx.Client:
@@ -77,7 +84,8 @@ def test_request_counters_are_summed_over_workers(server: LiveServer, multiproc_
         for path in multiproc_dir.glob("counter_*.db")
         for family in MultiProcessCollector.merge([str(path)])
         for sample in family.samples
-        if sample.name == "http_requests_total" and sample.labels["route"] == "/login"
+        if sample.name == "http_requests_total"
+        and sample.labels["route"] == "/login"
         and sample.labels["status"] == "200"
     ]
     assert len([n for n in logins_per_worker if n > 0]) == WORKERS, logins_per_worker
@@ -90,7 +98,9 @@ def test_request_counters_are_summed_over_workers(server: LiveServer, multiproc_
         assert _ok(after, "<unmatched>", "GET", "404") - _ok(before, "<unmatched>", "GET", "404") == 5
         errors = value(after, "http_request_errors_total", route="/balance", status_class="4xx")
         assert errors is not None and errors >= 1
-        count = value(after, "http_request_duration_seconds_count", method="POST", route="/login", status="200")
+        count = value(
+            after, "http_request_duration_seconds_count", method="POST", route="/login", status="200"
+        )
         assert count == _ok(after, "/login", "POST", "200")
     # Raw paths never become labels.
     assert not any("/no/such/path" in str(labels) for _, labels in after)
@@ -119,8 +129,11 @@ def test_wallet_writes_and_idempotent_replays_are_counted(server: LiveServer) ->
 
 
 def test_pool_gauges_cover_every_worker(server: LiveServer) -> None:
-    samples = wait_for(lambda: (s := scrape(server.base_url))
-                       and value(s, "db_pool_connections_max") == WORKERS * POOL_MAX and s)
+    samples = wait_for(
+        lambda: (
+            (s := scrape(server.base_url)) and value(s, "db_pool_connections_max") == WORKERS * POOL_MAX and s
+        )
+    )
     assert 0 <= value(samples, "db_pool_connections_in_use") <= WORKERS * POOL_MAX
     assert 1 <= value(samples, "db_pool_connections_open") <= WORKERS * POOL_MAX
 
@@ -128,8 +141,12 @@ def test_pool_gauges_cover_every_worker(server: LiveServer) -> None:
 def test_scheduled_audit_exports_discrepancies(server: LiveServer, postgres_url: str) -> None:
     with httpx.Client(base_url=server.base_url, timeout=30) as http:
         assert http.post("/login", json={"userId": "audited"}).status_code == 200
-    wait_for(lambda: value(scrape(server.base_url), "balance_discrepancies") == 0
-             and value(scrape(server.base_url), "balance_audit_users_checked") >= 1)
+    wait_for(
+        lambda: (
+            value(scrape(server.base_url), "balance_discrepancies") == 0
+            and value(scrape(server.base_url), "balance_audit_users_checked") >= 1
+        )
+    )
 
     async def tamper(delta: int) -> None:
         conn = await asyncpg.connect(postgres_url)
@@ -153,8 +170,9 @@ def test_open_connections_and_in_flight_requests_are_tracked(server: LiveServer)
         for client in idle:  # each leaves one keep-alive connection open
             assert client.get("/health").status_code == 200
         # The scrape's own connection and request count too.
-        samples = wait_for(lambda: (s := scrape(server.base_url))
-                           and value(s, "http_connections_open") == 4 and s)
+        samples = wait_for(
+            lambda: (s := scrape(server.base_url)) and value(s, "http_connections_open") == 4 and s
+        )
         assert value(samples, "http_requests_in_flight") == 1
     finally:
         for client in idle:
@@ -162,8 +180,9 @@ def test_open_connections_and_in_flight_requests_are_tracked(server: LiveServer)
     wait_for(lambda: value(scrape(server.base_url), "http_connections_open") == 1)
 
 
-def test_client_disconnect_is_counted_as_499_not_as_a_server_error(server: LiveServer,
-                                                                   postgres_url: str) -> None:
+def test_client_disconnect_is_counted_as_499_not_as_a_server_error(
+    server: LiveServer, postgres_url: str
+) -> None:
     """A request the client abandons must not raise the 5xx error rate."""
     with httpx.Client(base_url=server.base_url, timeout=30) as http:
         token = http.post("/login", json={"userId": "impatient"}).json()["token"]
@@ -176,11 +195,13 @@ def test_client_disconnect_is_counted_as_499_not_as_a_server_error(server: LiveS
                 await conn.execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
                 async with httpx.AsyncClient(base_url=server.base_url) as http:
                     request = asyncio.create_task(
-                        http.get("/balance", headers={"Authorization": f"Bearer {token}"}))
+                        http.get("/balance", headers={"Authorization": f"Bearer {token}"})
+                    )
                     for _ in range(300):
                         if await conn.fetchval(
-                                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                                " AND wait_event_type = 'Lock'"):
+                            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                            " AND wait_event_type = 'Lock'"
+                        ):
                             break
                         await asyncio.sleep(0.1)
                     request.cancel()  # the client hangs up while the handler waits
@@ -189,14 +210,14 @@ def test_client_disconnect_is_counted_as_499_not_as_a_server_error(server: LiveS
             await conn.close()
 
     asyncio.run(abandon_a_blocked_request())
-    samples = wait_for(lambda: (s := scrape(server.base_url))
-                       and _ok(s, "/balance", "GET", "499") == 1 and s)
+    samples = wait_for(lambda: (s := scrape(server.base_url)) and _ok(s, "/balance", "GET", "499") == 1 and s)
     assert _ok(samples, "/balance", "GET", "500") == 0
 
 
 def test_postbacks_are_counted_by_outcome(server: LiveServer) -> None:
-    body = json.dumps({"event_name": "af_purchase", "appsflyer_id": "af-metrics-1",
-                       "event_revenue_usd": 1.99}).encode()
+    body = json.dumps(
+        {"event_name": "af_purchase", "appsflyer_id": "af-metrics-1", "event_revenue_usd": 1.99}
+    ).encode()
     signature = hmac.new(TEST_AF_SECRET.encode(), body, hashlib.sha256).hexdigest()
     before = scrape(server.base_url)
     with httpx.Client(base_url=server.base_url, timeout=30) as http:
@@ -208,4 +229,5 @@ def test_postbacks_are_counted_by_outcome(server: LiveServer) -> None:
     after = scrape(server.base_url)
     for outcome in ("accepted", "duplicate", "invalid_signature"):
         assert (value(after, "postbacks_total", outcome=outcome) or 0) - (
-            value(before, "postbacks_total", outcome=outcome) or 0) == 1, outcome
+            value(before, "postbacks_total", outcome=outcome) or 0
+        ) == 1, outcome

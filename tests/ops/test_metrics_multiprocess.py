@@ -40,14 +40,17 @@ def multiproc_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_counters_and_histograms_are_summed_over_processes(multiproc_dir: Path) -> None:
     for seconds in (0.03, 0.7):
-        _run_worker(multiproc_dir, f"""
+        _run_worker(
+            multiproc_dir,
+            f"""
             m.record_request("POST", "/earn", 200, {seconds})
             m.record_request("POST", "/earn", 503, 0.002)
             m.record_wallet_write("earn")
             m.record_idempotent_replay("/earn")
             m.record_postback("accepted")
             m.record_pipeline_run("success", 42.0)
-        """)
+        """,
+        )
     body, content_type = metrics.render_latest(str(multiproc_dir))
     assert content_type.startswith("text/plain")
     samples = _samples(body)
@@ -68,12 +71,15 @@ def test_counters_and_histograms_are_summed_over_processes(multiproc_dir: Path) 
 def test_dead_workers_live_gauges_are_dropped_but_counters_stay(multiproc_dir: Path) -> None:
     # Both workers exit with a request "in flight" and pool figures set, as after a crash.
     for in_use in (3, 4):
-        _run_worker(multiproc_dir, f"""
+        _run_worker(
+            multiproc_dir,
+            f"""
             m.request_started()
             m.connection_opened()
             m.set_db_pool(in_use={in_use}, open_connections=5, max_size=20)
             m.record_request("GET", "/balance", 200, 0.01)
-        """)
+        """,
+        )
     before = _samples(metrics.render_latest(str(multiproc_dir))[0])
     assert before[("db_pool_connections_in_use", ())] == 7
     assert before[("db_pool_connections_max", ())] == 40
@@ -106,24 +112,33 @@ def test_balance_audit_gauges_keep_the_most_recent_value(multiproc_dir: Path) ->
 
 
 def test_pipeline_run_in_progress_is_exported_until_it_finishes(multiproc_dir: Path) -> None:
-    _run_worker(multiproc_dir, """
+    _run_worker(
+        multiproc_dir,
+        """
         m.pipeline_run_started("run-a", started_at=1000.0)
         m.pipeline_run_started("run-b", started_at=2000.0)
         m.record_pipeline_run("success", 5.0, run_id="run-a")
-    """)
-    _run_worker(multiproc_dir, """
+    """,
+    )
+    _run_worker(
+        multiproc_dir,
+        """
         m.pipeline_run_started("run-c", started_at=3000.0)
         m.record_pipeline_run("failed", 1.0, run_id="run-c")
-    """)
+    """,
+    )
     oldest = sorted(
-        value for (name, _), value in _samples(metrics.render_latest(str(multiproc_dir))[0]).items()
+        value
+        for (name, _), value in _samples(metrics.render_latest(str(multiproc_dir))[0]).items()
         if name == "pipeline_run_oldest_start_timestamp_seconds"
     )
     # One series per process: run-b is still running in the first, nothing in the second.
     assert oldest == [0.0, 2000.0]
 
 
-def test_prepare_multiproc_dir_empties_a_given_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_prepare_multiproc_dir_empties_a_given_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv(metrics.MULTIPROC_ENV, raising=False)
     stale = tmp_path / "counter_12345.db"
     stale.write_bytes(b"old")

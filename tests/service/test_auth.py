@@ -64,7 +64,9 @@ async def test_bad_credentials_are_rejected(client, auth_headers, make_token, ca
         "tampered_payload": f"Bearer {_tampered(make_token('someone'), 'victim')}",
         "unknown_user": f"Bearer {make_token('nobody_here')}",
         "missing_exp": "Bearer "
-        + jwt.encode({"sub": "victim", "iat": datetime.now(UTC)}, "test-jwt-secret-with-at-least-32-characters!"),
+        + jwt.encode(
+            {"sub": "victim", "iat": datetime.now(UTC)}, "test-jwt-secret-with-at-least-32-characters!"
+        ),
         "garbage": "Bearer not.a.jwt",
     }[case]
     headers = {"Authorization": header_for} if header_for is not None else {}

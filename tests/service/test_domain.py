@@ -64,7 +64,9 @@ async def _user(user_id: str) -> User:
 async def test_concurrent_changes_in_one_process_keep_the_invariant(orm):
     user = await _user("domain_racer")
     earn = wallet.BalanceChange(3, "race")
-    await asyncio.gather(*(wallet.change_balance(STORE, user.user_id, earn, "/earn", "fp", UNCAPPED) for _ in range(100)))
+    await asyncio.gather(
+        *(wallet.change_balance(STORE, user.user_id, earn, "/earn", "fp", UNCAPPED) for _ in range(100))
+    )
     spend = wallet.BalanceChange(-7, "race")
     results = await asyncio.gather(
         *(wallet.change_balance(STORE, user.user_id, spend, "/spend", "fp", UNCAPPED) for _ in range(60)),
@@ -96,8 +98,10 @@ async def test_request_whose_claim_was_taken_over_is_rolled_back(orm):
 
     async def slow_operation(conn):
         # While we run past the lease, a retry takes the claim over (it re-stamps the row)...
-        await IdempotencyKey.filter(key="slow-key").using_db(conn).update(
-            created_at=datetime.now(UTC) + timedelta(seconds=1)
+        await (
+            IdempotencyKey.filter(key="slow-key")
+            .using_db(conn)
+            .update(created_at=datetime.now(UTC) + timedelta(seconds=1))
         )
         event = await record_event("slow_user", "late", conn=conn)  # ...then our side effect
         return Outcome(200, {"ok": True, "eventId": event.id})

@@ -28,15 +28,23 @@ async def test_event_is_stored_and_listed(client, auth_headers):
     headers = await auth_headers("ev_user")
     response = await client.post(
         "/event",
-        json={"eventType": "level_complete", "meta": "{\"level\": 42}", "timestampUtc": "2025-11-12T12:30:00+02:00"},
+        json={
+            "eventType": "level_complete",
+            "meta": '{"level": 42}',
+            "timestampUtc": "2025-11-12T12:30:00+02:00",
+        },
         headers=headers,
     )
     assert response.status_code == 200
     assert response.json()["ok"] is True and isinstance(response.json()["eventId"], int)
     listed = (await client.get("/events", headers=headers)).json()
     assert listed["events"] == [
-        {"id": response.json()["eventId"], "type": "level_complete",
-         "ts": "2025-11-12T10:30:00.000000+00:00", "meta": "{\"level\": 42}"}
+        {
+            "id": response.json()["eventId"],
+            "type": "level_complete",
+            "ts": "2025-11-12T10:30:00.000000+00:00",
+            "meta": '{"level": 42}',
+        }
     ]
 
 
@@ -44,7 +52,9 @@ async def test_event_without_timestamp_uses_now_and_naive_time_is_utc(client, au
     headers = await auth_headers("ev_now")
     before = datetime.now(UTC)
     await client.post("/event", json={"eventType": "open"}, headers=headers)
-    await client.post("/event", json={"eventType": "naive", "timestampUtc": "2025-01-01T00:00:00"}, headers=headers)
+    await client.post(
+        "/event", json={"eventType": "naive", "timestampUtc": "2025-01-01T00:00:00"}, headers=headers
+    )
     events = (await client.get("/events", headers=headers)).json()["events"]
     assert datetime.fromisoformat(events[0]["ts"]) >= before - timedelta(seconds=1)
     assert events[0]["meta"] is None
@@ -74,7 +84,12 @@ async def test_event_filters_are_inclusive_at_both_ends(client, auth_headers):
     assert [e["ts"][11:16] for e in window["events"]] == ["10:30", "10:20", "10:10"]
     typed = (await client.get(f"/events?{query}&event_type=a", headers=headers)).json()
     assert typed["total"] == 2
-    point = (await client.get(f"/events?start_time={_at(20).replace('+', '%2B')}&end_time={_at(20).replace('+', '%2B')}", headers=headers)).json()
+    point = (
+        await client.get(
+            f"/events?start_time={_at(20).replace('+', '%2B')}&end_time={_at(20).replace('+', '%2B')}",
+            headers=headers,
+        )
+    ).json()
     assert point["total"] == 1
 
 
@@ -89,32 +104,45 @@ async def test_event_filters_are_inclusive_at_both_ends(client, auth_headers):
         ({"eventType": "ok", "meta": "{not json"}, "meta", "invalid_meta"),
         ({"eventType": "ok", "meta": {"level": 1}}, "meta", "validation_error"),
         ({"eventType": "ok", "timestampUtc": "yesterday"}, "timestampUtc", "validation_error"),
-        ({"eventType": "ok", "timestampUtc": (datetime.now(UTC) + timedelta(hours=25)).isoformat()}, "timestampUtc", "validation_error"),
+        (
+            {"eventType": "ok", "timestampUtc": (datetime.now(UTC) + timedelta(hours=25)).isoformat()},
+            "timestampUtc",
+            "validation_error",
+        ),
     ],
 )
-async def test_invalid_events_are_422_naming_the_field_and_store_nothing(client, auth_headers, body, field, code):
+async def test_invalid_events_are_422_naming_the_field_and_store_nothing(
+    client, auth_headers, body, field, code
+):
     headers = await auth_headers("ev_invalid")
     response = await client.post("/event", json=body, headers={**headers, "Idempotency-Key": "e-1"})
     assert response.status_code == 422, response.text
     assert response.json()["error"] == code
     assert field in [d["field"] for d in response.json()["details"]]
     assert (await client.get("/events", headers=headers)).json()["total"] == 0
-    fine = await client.post("/event", json={"eventType": "ok"}, headers={**headers, "Idempotency-Key": "e-1"})
+    fine = await client.post(
+        "/event", json={"eventType": "ok"}, headers={**headers, "Idempotency-Key": "e-1"}
+    )
     assert "Idempotent-Replayed" not in fine.headers
 
 
 async def test_timestamp_just_under_a_day_ahead_is_accepted(client, auth_headers):
     headers = await auth_headers("ev_future")
     soon = (datetime.now(UTC) + timedelta(hours=23)).isoformat()
-    assert (await client.post("/event", json={"eventType": "ok", "timestampUtc": soon}, headers=headers)).status_code == 200
+    assert (
+        await client.post("/event", json={"eventType": "ok", "timestampUtc": soon}, headers=headers)
+    ).status_code == 200
 
 
 @pytest.mark.parametrize(
     ("query", "field"),
     [
-        ("limit=1001", "limit"), ("limit=0", "limit"), ("offset=-1", "offset"),
+        ("limit=1001", "limit"),
+        ("limit=0", "limit"),
+        ("offset=-1", "offset"),
         ("start_time=2025-11-12T11:00:00Z&end_time=2025-11-12T10:00:00Z", "start_time"),
-        ("start_time=noon", "start_time"), ("event_type=bad%20type", "event_type"),
+        ("start_time=noon", "start_time"),
+        ("event_type=bad%20type", "event_type"),
     ],
 )
 @pytest.mark.parametrize("path", ["/events", "/stats"])
@@ -143,8 +171,18 @@ async def test_stats_global_without_token(client, auth_headers):
     body = (await client.get("/stats")).json()
     assert body["scope"] == "global"
     assert body["byType"] == [
-        {"eventType": "tap", "count": 4, "firstTs": "2025-11-12T10:00:00.000000+00:00", "lastTs": "2025-11-12T10:30:00.000000+00:00"},
-        {"eventType": "buy", "count": 1, "firstTs": "2025-11-12T10:07:00.000000+00:00", "lastTs": "2025-11-12T10:07:00.000000+00:00"},
+        {
+            "eventType": "tap",
+            "count": 4,
+            "firstTs": "2025-11-12T10:00:00.000000+00:00",
+            "lastTs": "2025-11-12T10:30:00.000000+00:00",
+        },
+        {
+            "eventType": "buy",
+            "count": 1,
+            "firstTs": "2025-11-12T10:07:00.000000+00:00",
+            "lastTs": "2025-11-12T10:07:00.000000+00:00",
+        },
     ]
     assert (body["total"], body["hasMore"]) == (2, False)
     paged = (await client.get("/stats?limit=1")).json()
@@ -156,7 +194,9 @@ async def test_stats_with_token_is_the_callers(client, auth_headers):
     body = (await client.get("/stats", headers=alice)).json()
     assert body["scope"] == "user"
     assert {t["eventType"]: t["count"] for t in body["byType"]} == {"tap": 3, "buy": 1}
-    filtered = (await client.get(f"/stats?event_type=tap&start_time={_at(5).replace('+', '%2B')}", headers=alice)).json()
+    filtered = (
+        await client.get(f"/stats?event_type=tap&start_time={_at(5).replace('+', '%2B')}", headers=alice)
+    ).json()
     assert filtered["byType"][0]["count"] == 2
 
 

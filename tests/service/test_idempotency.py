@@ -34,7 +34,8 @@ async def test_same_key_with_key_order_changed_is_the_same_request(client, auth_
     headers = await auth_headers("idem_order")
     await _earn(client, headers, "k")
     again = await client.post(
-        "/earn", content=b'{ "reason": "quest",  "amount": 40 }',
+        "/earn",
+        content=b'{ "reason": "quest",  "amount": 40 }',
         headers={**headers, "Idempotency-Key": "k", "Content-Type": "application/json"},
     )
     assert again.headers["Idempotent-Replayed"] == "true"
@@ -54,7 +55,9 @@ async def test_quoted_and_bare_key_are_the_same(client, auth_headers):
     await _earn(client, headers, '"quoted-key"')
     again = await _earn(client, headers, "quoted-key")
     assert again.headers["Idempotent-Replayed"] == "true"
-    assert (await client.get("/ledger", headers=headers)).json()["entries"][0]["idempotencyKey"] == "quoted-key"
+    assert (await client.get("/ledger", headers=headers)).json()["entries"][0][
+        "idempotencyKey"
+    ] == "quoted-key"
 
 
 @pytest.mark.parametrize("bad_key", ["", '""', "x" * 256, "tab\there", "ünicode"])
@@ -73,9 +76,14 @@ async def test_key_in_flight_is_409_and_applies_nothing(client, auth_headers):
     # The first request's claim row, exactly as IdempotencyStore writes it before the side effect.
     now = datetime.now(UTC)
     await IdempotencyKey.create(
-        user_id="idem_flight", endpoint="/earn", key="busy", status_code=None, response_data="",
+        user_id="idem_flight",
+        endpoint="/earn",
+        key="busy",
+        status_code=None,
+        response_data="",
         request_fingerprint=fingerprint('{"amount":40,"reason":"quest"}'),
-        created_at=now, expires_at=now + timedelta(hours=24),
+        created_at=now,
+        expires_at=now + timedelta(hours=24),
     )
     response = await _earn(client, headers, "busy")
     assert response.status_code == 409
@@ -87,9 +95,14 @@ async def test_abandoned_claim_is_taken_over_after_the_lease(client, auth_header
     headers = await auth_headers("idem_dead")
     long_ago = datetime.now(UTC) - timedelta(minutes=10)
     await IdempotencyKey.create(
-        user_id="idem_dead", endpoint="/earn", key="dead", status_code=None, response_data="",
+        user_id="idem_dead",
+        endpoint="/earn",
+        key="dead",
+        status_code=None,
+        response_data="",
         request_fingerprint=fingerprint('{"amount":40,"reason":"quest"}'),
-        created_at=long_ago, expires_at=long_ago + timedelta(hours=24),
+        created_at=long_ago,
+        expires_at=long_ago + timedelta(hours=24),
     )
     response = await _earn(client, headers, "dead")
     assert response.status_code == 200 and response.json()["balance"] == 40
@@ -135,19 +148,24 @@ async def test_failed_operation_releases_the_key(client, auth_headers):
 
 async def test_event_endpoint_is_idempotent(client, auth_headers):
     headers = {**(await auth_headers("idem_event")), "Idempotency-Key": "ev-1"}
-    body = {"eventType": "level_complete", "meta": "{\"level\": 3}"}
+    body = {"eventType": "level_complete", "meta": '{"level": 3}'}
     first = await client.post("/event", json=body, headers=headers)
     again = await client.post("/event", json=body, headers=headers)
     assert again.json() == first.json() and again.headers["Idempotent-Replayed"] == "true"
     assert (await client.get("/events", headers=headers)).json()["total"] == 1
 
 
-
 async def test_server_purges_expired_keys_on_its_timer(orm, app):
     long_ago = datetime.now(UTC) - timedelta(days=2)
     await IdempotencyKey.create(
-        user_id="someone", endpoint="/earn", key="stale", request_fingerprint="f", status_code=200,
-        response_data="{}", created_at=long_ago, expires_at=long_ago + timedelta(hours=24),
+        user_id="someone",
+        endpoint="/earn",
+        key="stale",
+        request_fingerprint="f",
+        status_code=200,
+        response_data="{}",
+        created_at=long_ago,
+        expires_at=long_ago + timedelta(hours=24),
     )
     async with asgi_client(app):  # start-up runs the first purge at once
         for _ in range(100):

@@ -75,5 +75,7 @@ def test_domain_modules_import_nothing_from_sanic_or_the_http_layer(module_name)
             imported.update(a.name for a in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module:
             imported.add(node.module)
-    leaking = {m for m in imported if m.split(".")[0] in {"sanic", "sanic_ext"} or m.startswith("service.http")}
+    leaking = {
+        m for m in imported if m.split(".")[0] in {"sanic", "sanic_ext"} or m.startswith("service.http")
+    }
     assert leaking == set()

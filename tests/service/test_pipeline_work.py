@@ -1,4 +1,5 @@
 """Work folders of pipeline runs (service.pipeline_runs.work_folder)."""
+
 from __future__ import annotations
 
 import os

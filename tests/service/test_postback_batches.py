@@ -1,5 +1,6 @@
 """The revenue pipeline's database edge on SQLite and PostgreSQL: which postbacks a run takes,
 and marking exactly those processed (service.postbacks.batches)."""
+
 from __future__ import annotations
 
 import asyncio

@@ -40,7 +40,9 @@ async def test_ledger_lists_changes_newest_first_with_pagination(client, auth_he
     headers = await auth_headers("ledger_user")
     for amount in (100, 200, 300):
         await client.post("/earn", json={"amount": amount, "reason": f"r{amount}"}, headers=headers)
-    await client.post("/spend", json={"amount": 50, "reason": "shop"}, headers={**headers, "Idempotency-Key": "k-1"})
+    await client.post(
+        "/spend", json={"amount": 50, "reason": "shop"}, headers={**headers, "Idempotency-Key": "k-1"}
+    )
     first = (await client.get("/ledger?limit=3", headers=headers)).json()
     assert (first["total"], first["limit"], first["offset"], first["hasMore"]) == (4, 3, 0, True)
     assert [e["delta"] for e in first["entries"]] == [-50, 300, 200]
@@ -84,11 +86,16 @@ async def test_invalid_amount_bodies_are_422_naming_the_field_and_store_nothing(
     assert field in [d["field"] for d in response.json()["details"]]
     assert (await client.get("/ledger", headers=headers)).json()["total"] == 0
     # The failed request did not consume the key: a valid one with it applies.
-    ok = await client.post("/earn", json={"amount": 1, "reason": "ok"}, headers={**headers, "Idempotency-Key": "v-1"})
+    ok = await client.post(
+        "/earn", json={"amount": 1, "reason": "ok"}, headers={**headers, "Idempotency-Key": "v-1"}
+    )
     assert ok.status_code == 200 and "Idempotent-Replayed" not in ok.headers
 
 
-@pytest.mark.parametrize(("query", "field"), [("limit=0", "limit"), ("limit=1001", "limit"), ("offset=-1", "offset"), ("limit=abc", "limit")])
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [("limit=0", "limit"), ("limit=1001", "limit"), ("offset=-1", "offset"), ("limit=abc", "limit")],
+)
 async def test_ledger_query_bounds_are_422(client, auth_headers, query, field):
     headers = await auth_headers("q_user")
     response = await client.get(f"/ledger?{query}", headers=headers)
