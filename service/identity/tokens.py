@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import jwt
@@ -28,10 +29,20 @@ class TokenRevoked(Unauthorized):
     code = "token_revoked"
 
 
+# Verifying an HS256 JWT (base64, JSON, HMAC, claim checks) is a measurable share of a wallet
+# request's CPU, and a client sends the same token many times. A token that passed once maps to
+# what it proved and when it expires; expiry is still checked on every use. Revocation is not
+# decided here (the wallet statements check the version), so caching cannot outlive a logout.
+VERIFIED_TOKENS_MAX = 10_000
+
+
 @dataclass(frozen=True, slots=True)
 class TokenService:
     secret: str
     ttl_minutes: int
+    _verified: dict[str, tuple[Identity, float]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def expiry(self, issued: datetime) -> datetime:
         return issued + timedelta(minutes=self.ttl_minutes)
@@ -46,6 +57,20 @@ class TokenService:
 
     def identity(self, token: str) -> Identity:
         """The verified `sub`; only HS256 with our secret, unexpired, with all claims, passes."""
+        cached = self._verified.get(token)
+        if cached is not None:
+            identity, expires_at = cached
+            if time.time() < expires_at:
+                return identity
+            del self._verified[token]
+            raise Unauthorized("The token has expired")
+        identity, expires_at = self._verify(token)
+        if len(self._verified) >= VERIFIED_TOKENS_MAX:
+            del self._verified[next(iter(self._verified))]  # the oldest entry
+        self._verified[token] = (identity, expires_at)
+        return identity
+
+    def _verify(self, token: str) -> tuple[Identity, float]:
         try:
             claims = jwt.decode(token, self.secret, algorithms=[ALGORITHM], options=_REQUIRED_CLAIMS)
         except jwt.ExpiredSignatureError as exc:
@@ -59,7 +84,8 @@ class TokenService:
         version = claims.get("ver", 0)
         if isinstance(version, bool) or not isinstance(version, int) or version < 0:
             raise Unauthorized("The token is invalid")
-        return Identity(subject, version)
+        # PyJWT accepted `exp`, so it is a number; it refuses a token once `exp <= now`.
+        return Identity(subject, version), float(claims["exp"])
 
 
 def bearer_token(authorization: str | None) -> str:
