@@ -42,7 +42,7 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         Sanic.serve(primary=app, app_loader=loader)
     finally:
-        if created:
+        if created and metrics_dir is not None:
             remove_multiproc_dir(metrics_dir)
     return 0
 
@@ -80,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     make.set_defaults(run=_makemigrations)
     add_audit_command(commands)
     args = parser.parse_args(argv)
-    return args.run(args)
+    status: int = args.run(args)
+    return status
 
 
 if __name__ == "__main__":

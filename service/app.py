@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import math
 from datetime import timedelta
+from typing import Any
 
 from sanic import Sanic
 from sanic_ext import Extend
@@ -24,6 +26,7 @@ from service.monitoring import health_routes as health
 from service.monitoring.http_metrics import install_metrics
 from service.pipeline_runs import routes as pipeline
 from service.postbacks import routes as attribution
+from service.sanic_types import App
 from service.wallet import routes as wallet
 from service.wallet import server_routes as server_wallet
 from service.wallet.economy import Catalogue
@@ -37,7 +40,7 @@ CORS_HEADERS = "Authorization,Content-Type,X-Request-ID,Idempotency-Key"
 CORS_EXPOSED = "X-Request-ID,Idempotent-Replayed,Retry-After"
 
 
-def _openapi_config(settings: Settings) -> dict:
+def _openapi_config(settings: Settings) -> dict[str, Any]:
     return {
         # sanic-ext serves Swagger UI at /docs, ReDoc at /docs/redoc and the document at
         # /docs/openapi.json; service.http.docs adds the top-level /redoc and /openapi.json.
@@ -51,7 +54,7 @@ def _openapi_config(settings: Settings) -> dict:
     }
 
 
-def _describe_api(app: Sanic) -> None:
+def _describe_api(app: App) -> None:
     spec = app.ext.openapi
     spec.describe(
         "Gaming backend",
@@ -63,7 +66,7 @@ def _describe_api(app: Sanic) -> None:
     spec.add_security_scheme("serverKey", "apiKey", location="header", name="X-Server-Key")
 
 
-def create_app(settings: Settings | object | None = None, name: str = APP_NAME) -> Sanic:
+def create_app(settings: Settings | object | None = None, name: str = APP_NAME) -> App:
     # Sanic's CLI (`sanic service.app:create_app --factory`) passes its parsed arguments here;
     # anything that is not Settings means "read the settings from the environment".
     if not isinstance(settings, Settings):
@@ -78,7 +81,7 @@ def create_app(settings: Settings | object | None = None, name: str = APP_NAME) 
     app.config.REQUEST_MAX_SIZE = MAX_BODY_BYTES
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.config.ACCESS_LOG = False
-    app.config.RESPONSE_TIMEOUT = pipeline.response_timeout(settings, app.config.RESPONSE_TIMEOUT)
+    app.config.RESPONSE_TIMEOUT = math.ceil(pipeline.response_timeout(settings, app.config.RESPONSE_TIMEOUT))
     app.config.update(_openapi_config(settings))
     app.ctx.settings = settings
     app.ctx.dialect = dialect_of(settings.DATABASE_URL)

@@ -49,7 +49,7 @@ def _at_least_one(text: str) -> int:
     return value
 
 
-def add_command(commands: argparse._SubParsersAction) -> None:
+def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     audit = commands.add_parser("audit", help="check balance = sum of ledger deltas >= 0 for every user")
     audit.add_argument(
         "--limit",

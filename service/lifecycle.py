@@ -13,14 +13,13 @@ import os
 from collections.abc import Coroutine
 from typing import Any
 
-from sanic import Sanic
-
 from service.config import Settings
 from service.db import close_orm, init_orm, warm_up
 from service.idempotency.store import IdempotencyStore
 from service.infrastructure.redis_rate_limit import build_rate_limiter
 from service.monitoring import metrics
 from service.monitoring.jobs import audit_forever, sample_pool_forever
+from service.sanic_types import App
 
 log = logging.getLogger("service.lifecycle")
 
@@ -40,7 +39,7 @@ async def purge_idempotency_keys_forever(store: IdempotencyStore) -> None:
         await asyncio.sleep(IDEMPOTENCY_PURGE_INTERVAL_SECONDS)
 
 
-def background_jobs(app: Sanic) -> dict[str, Coroutine[Any, Any, None]]:
+def background_jobs(app: App) -> dict[str, Coroutine[Any, Any, None]]:
     """Every job a worker runs, by name (the asyncio task names)."""
     settings: Settings = app.ctx.settings
     jobs: dict[str, Coroutine[Any, Any, None]] = {
@@ -54,7 +53,7 @@ def background_jobs(app: Sanic) -> dict[str, Coroutine[Any, Any, None]]:
     return jobs
 
 
-async def _open(app: Sanic) -> None:
+async def _open(app: App) -> None:
     settings: Settings = app.ctx.settings
     await init_orm(
         settings.DATABASE_URL,
@@ -66,7 +65,7 @@ async def _open(app: Sanic) -> None:
     app.ctx.rate_limiter = build_rate_limiter(settings.REDIS_URL, settings.RATE_LIMIT_KEY_PREFIX)
 
 
-async def _start_jobs(app: Sanic) -> None:
+async def _start_jobs(app: App) -> None:
     # Files of workers that died without cleaning up would otherwise be summed into /metrics.
     metrics.reap_dead_processes()
     app.ctx.background_jobs = [
@@ -74,14 +73,14 @@ async def _start_jobs(app: Sanic) -> None:
     ]
 
 
-async def _stop_jobs(app: Sanic) -> None:
+async def _stop_jobs(app: App) -> None:
     jobs: list[asyncio.Task[None]] = getattr(app.ctx, "background_jobs", [])
     for job in jobs:
         job.cancel()
     await asyncio.gather(*jobs, return_exceptions=True)
 
 
-async def _close(app: Sanic) -> None:
+async def _close(app: App) -> None:
     limiter = getattr(app.ctx, "rate_limiter", None)  # absent when opening failed half-way
     if limiter is not None:
         await limiter.close()
@@ -89,7 +88,7 @@ async def _close(app: Sanic) -> None:
     metrics.mark_process_dead(os.getpid())
 
 
-def install_lifecycle(app: Sanic) -> None:
+def install_lifecycle(app: App) -> None:
     app.before_server_start(_open)
     app.after_server_start(_start_jobs)
     app.before_server_stop(_stop_jobs)

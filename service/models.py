@@ -90,7 +90,9 @@ class RawPostback(Model):
 
 class WalletLedger(Model):
     id = fields.BigIntField(primary_key=True)
-    user = fields.ForeignKeyField("models.User", related_name="ledger", on_delete=fields.RESTRICT)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="ledger", on_delete=fields.RESTRICT
+    )
     delta = fields.BigIntField()
     balance_after = fields.BigIntField()
     reason = fields.CharField(max_length=100)

@@ -20,10 +20,11 @@ from sanic_ext.extensions.openapi.types import Schema
 from service.http.schemas import ErrorResponse
 
 OPENAPI_VERSION = "3.1.0"
-BEARER = [{"bearer": []}]
-OPTIONAL_BEARER_OR_ADMIN = [{}, {"bearer": []}, {"adminToken": []}]
-ADMIN_TOKEN = [{"adminToken": []}]
-SERVER_KEY = [{"serverKey": []}]
+Security = list[dict[str, list[str]]]
+BEARER: Security = [{"bearer": []}]
+OPTIONAL_BEARER_OR_ADMIN: Security = [{}, {"bearer": []}, {"adminToken": []}]
+ADMIN_TOKEN: Security = [{"adminToken": []}]
+SERVER_KEY: Security = [{"serverKey": []}]
 
 _ERROR_DESCRIPTIONS = {
     400: "Malformed JSON",
@@ -43,7 +44,7 @@ class JsonSchema(Schema):
     plain dict as an object description)."""
 
     def __init__(self, schema: dict[str, Any]) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # sanic-ext's Definition is untyped
         self.schema = schema
 
     def serialize(self) -> dict[str, Any]:
@@ -88,7 +89,7 @@ def documented(
     query: type[BaseModel] | None = None,
     ok_status: int = 200,
     errors: tuple[int, ...] = (),
-    security: list[dict[str, list]] | None = None,
+    security: Security | None = None,
     idempotent: bool = False,
 ) -> Callable[[Any], Any]:
     """`security` lists alternatives (OpenAPI ORs them); `{}` among them means "or anonymous"."""
@@ -133,7 +134,7 @@ bp = Blueprint("api_docs")
 @bp.get("/openapi.json")
 @openapi.exclude()
 async def openapi_document(request: Request) -> HTTPResponse:
-    document = SpecificationBuilder().build(request.app).serialize()
+    document = SpecificationBuilder().build(request.app).serialize()  # type: ignore[no-untyped-call]
     # The schemas are Pydantic's JSON Schema 2020-12 (e.g. `"type": "null"` alternatives),
     # which is the dialect of OpenAPI 3.1; sanic-ext labels every document 3.0.3.
     document["openapi"] = OPENAPI_VERSION

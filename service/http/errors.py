@@ -63,7 +63,7 @@ def status_of(error: domain.DomainError) -> int:
 
 
 def error_body(
-    request: Request | None, code: str, message: str, details: list[dict] | None = None
+    request: Request | None, code: str, message: str, details: list[dict[str, Any]] | None = None
 ) -> dict[str, Any]:
     body: dict[str, Any] = {"error": code, "message": message}
     if details:
@@ -77,7 +77,7 @@ def error_response(
     status: int,
     code: str,
     message: str,
-    details: list[dict] | None = None,
+    details: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
 ) -> HTTPResponse:
     all_headers = dict(headers or {})

@@ -17,12 +17,13 @@ from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import Any
 
-from sanic import Request, Sanic
+from sanic import Request
 from sanic.response import HTTPResponse
 
 from service.config import Settings
 from service.http.errors import error_response
 from service.infrastructure.redis_rate_limit import Rate
+from service.sanic_types import App
 
 log = logging.getLogger("service.ratelimit")
 
@@ -46,11 +47,11 @@ def configured_rates(settings: Settings) -> dict[str, Rate]:
     }
 
 
-def install_rate_limits(app: Sanic, settings: Settings) -> None:
+def install_rate_limits(app: App, settings: Settings) -> None:
     app.ctx.rates = configured_rates(settings)
 
     @app.main_process_start
-    async def refuse_unshared_limits(app: Sanic) -> None:
+    async def refuse_unshared_limits(app: App) -> None:
         workers = app.state.workers
         if workers > 1 and not settings.REDIS_URL:
             if settings.is_production:
@@ -69,7 +70,8 @@ def _client_ip(request: Request) -> str:
 
 def _caller(request: Request) -> str:
     # Set by the auth guards (service.identity.routes), which must run before this limit.
-    return request.ctx.user_id
+    user_id: str = request.ctx.user_id
+    return user_id
 
 
 def rate_limited(scope: str, per_user: bool = False) -> Callable[[Handler], Handler]:

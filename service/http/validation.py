@@ -6,7 +6,8 @@ are validated here with the Pydantic models of service.http.schemas.
 
 from __future__ import annotations
 
-from typing import TypeVar
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from sanic import Request
@@ -21,10 +22,10 @@ class InvalidMeta(ValidationFailed):
     code = "invalid_meta"
 
 
-def _field_name(error: dict) -> str:
+def _field_name(error: Mapping[str, Any]) -> str:
     location = [str(part) for part in error["loc"]]
     if not location:
-        return (error.get("ctx") or {}).get("field", "body")
+        return str((error.get("ctx") or {}).get("field", "body"))
     return ".".join(location)
 
 

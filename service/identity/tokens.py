@@ -8,13 +8,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import jwt
+from jwt.types import Options
 from tortoise.exceptions import IntegrityError
 
 from service.errors import Unauthorized
 from service.models import User
 
 ALGORITHM = "HS256"
-_REQUIRED_CLAIMS = {"require": ["sub", "iat", "exp"]}
+_REQUIRED_CLAIMS: Options = {"require": ["sub", "iat", "exp"]}
 
 
 @dataclass(frozen=True, slots=True)

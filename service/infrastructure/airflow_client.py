@@ -69,7 +69,7 @@ class AirflowClient:
             response = await client.get("/auth/token")
         if response.status_code not in (200, 201):
             raise AirflowApiError(f"Airflow refused a token ({response.status_code}): {response.text[:200]}")
-        return response.json()["access_token"]
+        return str(response.json()["access_token"])
 
     @staticmethod
     def _expect(response: httpx.Response, *ok: int) -> dict[str, Any]:
@@ -78,7 +78,8 @@ class AirflowClient:
                 f"Airflow answered {response.status_code} to {response.request.method} "
                 f"{response.request.url.path}: {response.text[:300]}"
             )
-        return response.json()
+        body: dict[str, Any] = response.json()
+        return body
 
     async def trigger(self, run_id: str, conf: dict[str, Any]) -> dict[str, Any]:
         """Create a run (unpausing the DAG first: new DAGs start paused and a paused DAG's runs

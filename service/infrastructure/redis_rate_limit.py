@@ -174,7 +174,9 @@ class RedisRateLimiter:
         key = self.key(scope, client, rate)
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
-                count, ms_left = await pipe.get(key).pttl(key).execute()
+                pipe.get(key)
+                pipe.pttl(key)
+                count, ms_left = await pipe.execute()
         except (RedisError, OSError):
             log.exception("rate limiter store unreachable; letting the request through")
             return None

@@ -7,14 +7,16 @@ unknown methods are folded into OTHER, so a client cannot grow the label set.
 from __future__ import annotations
 
 import time
+from typing import Any
 
-from sanic import Blueprint, Request, Sanic
+from sanic import Blueprint, Request
 from sanic.models.server_types import ConnInfo
-from sanic.response import HTTPResponse, raw
+from sanic.response import BaseHTTPResponse, HTTPResponse, raw
 
 from service.http.docs import ADMIN_TOKEN, documented
 from service.identity import admin
 from service.monitoring import metrics
+from service.sanic_types import App
 
 bp = Blueprint("metrics")
 
@@ -38,7 +40,7 @@ async def metrics_endpoint(request: Request) -> HTTPResponse:
 # The in-flight mark lives on the connection (HTTP/1.1 carries one request at a time), so that
 # a request the client cut off, which never reaches response middleware, is still ended when
 # its connection closes. ASGI (tests) has no connection object: the request carries it then.
-def _in_flight_holder(request: Request) -> object:
+def _in_flight_holder(request: Request) -> Any:
     return request.conn_info.ctx if request.conn_info is not None else request.ctx
 
 
@@ -54,7 +56,7 @@ def _finish_in_flight(holder: object) -> None:
         metrics.request_finished()
 
 
-async def _record_response(request: Request, response: HTTPResponse) -> None:
+async def _record_response(request: Request, response: BaseHTTPResponse) -> None:
     started = getattr(request.ctx, "metrics_started", None)
     if started is None:  # failed before request middleware ran
         return
@@ -72,7 +74,7 @@ async def _connection_closed(conn_info: ConnInfo) -> None:
     metrics.connection_closed()
 
 
-def install_metrics(app: Sanic) -> None:
+def install_metrics(app: App) -> None:
     app.blueprint(bp)
     # Sanic runs the highest priority first among request middleware and last among
     # response middleware, so the latency covers the other middleware too.

@@ -281,7 +281,7 @@ def render_latest(path: str | None = None) -> tuple[bytes, str]:
     path = path or (multiproc_dir() if _values_are_shared() else None)
     if path:
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry, path=path)
+        multiprocess.MultiProcessCollector(registry, path=path)  # type: ignore[no-untyped-call]
         return generate_latest(registry), CONTENT_TYPE_LATEST
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
 
@@ -314,7 +314,7 @@ def mark_process_dead(pid: int) -> None:
     """Drop a finished process's live gauges (in-flight, connections, pool) from the merge."""
     path = multiproc_dir()
     if path:
-        multiprocess.mark_process_dead(pid, path)
+        multiprocess.mark_process_dead(pid, path)  # type: ignore[no-untyped-call]
 
 
 _PID_IN_FILENAME = re.compile(r"_(\d+)\.db$")
@@ -345,5 +345,5 @@ def reap_dead_processes() -> list[int]:
             pids.add(int(match.group(1)))
     dead = sorted(pid for pid in pids if not _pid_alive(pid))
     for pid in dead:
-        multiprocess.mark_process_dead(pid, path)
+        multiprocess.mark_process_dead(pid, path)  # type: ignore[no-untyped-call]
     return dead

@@ -180,7 +180,8 @@ def _run_dag(conf: dict[str, Any]) -> DagOutcome:
 
         def xcoms(key: str, task_ids: str | list[str] | None = None) -> dict[str, Any]:
             query = XComModel.get_many(run_id=dag_run.run_id, dag_ids=DAG_ID, task_ids=task_ids, key=key)
-            return {row.task_id: XComModel.deserialize_value(row) for row in session.scalars(query)}
+            rows = session.scalars(query)
+            return {row.task_id: XComModel.deserialize_value(row) for row in rows}  # type: ignore[attr-defined]
 
         published = xcoms("return_value", "publish").get("publish", {})
         data_errors = xcoms(DATA_ERROR_XCOM_KEY)
@@ -222,7 +223,7 @@ def _record_metrics(run: PipelineRun) -> None:
     metrics.pipeline_run_ended(run.run_id)
     if run.state != "success":
         seconds = (
-            datetime.fromisoformat(run.ended_at) - datetime.fromisoformat(run.started_at)
+            datetime.fromisoformat(run.ended_at or run.started_at) - datetime.fromisoformat(run.started_at)
         ).total_seconds()
         metrics.record_pipeline_run(run.state, seconds)
 

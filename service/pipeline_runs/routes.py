@@ -9,6 +9,7 @@ from sanic.response import HTTPResponse
 from sanic_ext import openapi
 from sanic_ext.extensions.openapi.definitions import Component
 
+from service.config import Settings
 from service.http.docs import ADMIN_TOKEN, documented
 from service.http.responses import respond
 from service.http.validation import parse_body
@@ -28,10 +29,10 @@ bp = Blueprint("pipeline")
 ANSWER_MARGIN_SECONDS = 30
 
 
-def response_timeout(settings, current: float) -> float:
+def response_timeout(settings: Settings, current: float) -> float:
     """Sanic's RESPONSE_TIMEOUT (60 s by default, one setting for every route) must outlast a
     `wait`, which answers by itself when PIPELINE_WAIT_SECONDS are up (SPEC §6)."""
-    return max(float(current), settings.PIPELINE_WAIT_SECONDS + ANSWER_MARGIN_SECONDS)
+    return max(float(current), float(settings.PIPELINE_WAIT_SECONDS + ANSWER_MARGIN_SECONDS))
 
 
 @bp.post("/run-pipeline")

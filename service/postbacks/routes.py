@@ -80,7 +80,13 @@ async def _read_body(request: Request, limit: int) -> bytes:
         raise PayloadTooLarge(f"a postback body may be at most {limit} bytes")
     chunks: list[bytes] = []
     size = 0
-    while (chunk := await request.stream.read()) is not None:
+    # Sanic types `request.stream` as its base Stream; the HTTP/1.1 and HTTP/3 streams read.
+    read = getattr(request.stream, "read", None)
+    if read is None:  # only routes declared with stream=True are streamed
+        if len(request.body) > limit:
+            raise PayloadTooLarge(f"a postback body may be at most {limit} bytes")
+        return request.body
+    while (chunk := await read()) is not None:
         size += len(chunk)
         if size > limit:
             raise PayloadTooLarge(f"a postback body may be at most {limit} bytes")

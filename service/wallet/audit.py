@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from tortoise.transactions import in_transaction
 
@@ -55,7 +56,7 @@ class AuditReport:
     # At most the requested limit, ordered by user id; `discrepancies` counts them all.
     offenders: list[Offender] = field(default_factory=list)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "usersChecked": self.users_checked,
             "discrepancies": self.discrepancies,

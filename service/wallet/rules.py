@@ -118,7 +118,7 @@ class Limits:
         return None if self.identity is None else self.identity.version
 
 
-def _ledger_row(user_pk: int, change: BalanceChange, balance: int, now: datetime) -> list:
+def _ledger_row(user_pk: int, change: BalanceChange, balance: int, now: datetime) -> list[Any]:
     """The ledger statements' parameters, in their column order."""
     return [user_pk, change.delta, balance, change.reason, change.idempotency_key, change.request_id, now]
 
@@ -191,7 +191,7 @@ async def _apply_sqlite(
             raise missing
         _check_bounds(limits, change, state[0]["balance"], state[0]["token_version"])
         raise BalanceLimit(f"A balance may not exceed {limits.max_balance}")
-    user_pk, balance = rows[0]["id"], rows[0]["balance"]
+    user_pk, balance = rows[0]["id"], int(rows[0]["balance"])
     now = datetime.now(UTC)
     if limits.rule is not None:
         # The UPDATE above holds SQLite's write lock until COMMIT, and raising rolls it back.
@@ -233,7 +233,7 @@ async def _user_row(identity: Identity) -> Mapping[str, Any]:
 
 async def balance_of(identity: Identity) -> int:
     """The user's balance (one read); Unauthorized when no user has this id or the token is old."""
-    return (await _user_row(identity))["balance"]
+    return int((await _user_row(identity))["balance"])
 
 
 @dataclass(frozen=True, slots=True)
