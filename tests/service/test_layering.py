@@ -18,7 +18,7 @@ SERVICE_DIR = Path(service.__file__).parent
 # Where the transport lives: the http package, each feature's routes and schemas, and the modules
 # that build or run the Sanic app. Everything else (rules, stores, infrastructure) must not know it.
 TRANSPORT_NAMES = {"routes", "schemas", "headers", "http_metrics"}
-TRANSPORT_MODULES = {"service.app", "service.__main__", "service.lifecycle"}
+TRANSPORT_MODULES = {"service.app", "service.__main__", "service.lifecycle", "service.sanic_types"}
 
 
 def _modules() -> list[str]:
