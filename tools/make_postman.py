@@ -8,7 +8,7 @@ Requests are ordered for "Run collection": health, login, then one folder per ta
 
     python tools/make_postman.py [--output postman_collection.json]
 
-tests/attribution/test_postman.py fails when the committed file is stale.
+tests/deploy/test_postman.py fails when the committed file is stale.
 """
 
 from __future__ import annotations

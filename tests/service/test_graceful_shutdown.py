@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.live import LiveServer
-from tests.ops.conftest import wait_for_workers
+from tests.service.conftest import wait_for_workers
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 

@@ -16,8 +16,8 @@ import redis
 
 from service.models import Event, RawPostback
 from service.postbacks.rules import sign
-from tests.attribution.test_postback_api import postback_body
 from tests.conftest import TEST_AF_SECRET
+from tests.service.postbacks.test_routes import postback_body
 
 pytestmark = pytest.mark.slow
 

@@ -15,8 +15,8 @@ import pytest
 
 from tests.conftest import migrate_with_cli
 from tests.live import LiveServer
-from tests.ops.conftest import scrape, value, wait_for, wait_for_workers
-from tests.ops.pg_cluster import ThrowawayCluster
+from tests.pg_cluster import ThrowawayCluster
+from tests.service.conftest import scrape, value, wait_for, wait_for_workers
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 

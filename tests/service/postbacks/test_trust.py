@@ -10,8 +10,8 @@ import pytest
 
 from service.models import Event, RawPostback
 from service.postbacks.rules import sign
-from tests.attribution.test_postback_api import post, postback_body, signed
 from tests.conftest import TEST_AF_SECRET
+from tests.service.postbacks.test_routes import post, postback_body, signed
 
 
 @pytest.mark.parametrize(

@@ -1,20 +1,38 @@
-"""Fixtures for the operations tests: a fresh migrated PostgreSQL database per module, scrape
-helpers for /metrics, and a throw-away PostgreSQL cluster that a test may stop."""
+"""Fixtures of the service tests: `settings_overrides` tunes the app's Settings (override it per
+test with `@pytest.mark.parametrize("settings_overrides", [{...}])`); for the operations tests a
+fresh migrated PostgreSQL database per module, scrape helpers for /metrics, and a throw-away
+PostgreSQL cluster that a test may stop."""
 
 from __future__ import annotations
 
 import os
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import TEST_ADMIN_TOKEN, migrate_with_cli
+from service.config import Settings
+from tests import pg_cluster
+from tests.conftest import TEST_ADMIN_TOKEN, migrate_with_cli, production_env, service_env
 from tests.dbs import create_postgres_database, drop_postgres_database
 from tests.live import LiveServer
-from tests.ops import pg_cluster
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    return {}
+
+
+@pytest.fixture
+def settings(db_url: str, settings_overrides: dict[str, Any]) -> Settings:
+    if settings_overrides.get("ENVIRONMENT") == "production" and db_url.startswith("sqlite"):
+        pytest.skip("production refuses SQLite; its refusal is tested in test_production_refusals")
+    production = production_env() if settings_overrides.get("ENVIRONMENT") == "production" else {}
+    return Settings(_env_file=None, **{**service_env(db_url), **production, **settings_overrides})
+
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 

@@ -17,7 +17,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from tests.conftest import TEST_AF_SECRET
 from tests.live import LiveServer
-from tests.ops.conftest import Samples, scrape, value, wait_for, wait_for_workers
+from tests.service.conftest import Samples, scrape, value, wait_for, wait_for_workers
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
