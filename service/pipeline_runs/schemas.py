@@ -1,4 +1,5 @@
 """Request and response models of /run-pipeline and /pipeline-runs (SPEC §2, §6)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -28,7 +29,9 @@ class RunPipelineRequest(StrictBody):
     )
     wait: bool = Field(
         default=False,
-        description="answer 200 when the run is done (up to PIPELINE_WAIT_SECONDS, then 202) instead of 202 at once",
+        description=(
+            "answer 200 when the run is done (up to PIPELINE_WAIT_SECONDS, then 202) instead of 202 at once"
+        ),
     )
 
 

@@ -11,13 +11,6 @@ from sanic_ext import openapi
 from sanic_ext.extensions.openapi.definitions import Parameter
 
 from service.errors import DomainError, PayloadTooLarge
-from service.http.attribution_schemas import (
-    SIGNATURE_HEADER_SCHEMA,
-    TRACK_QUERY_SCHEMA,
-    AppsFlyerPostback,
-    PostbackResponse,
-    TrackResponse,
-)
 from service.http.docs import documented
 from service.http.ratelimit import Handler, rate_limited
 from service.http.responses import respond
@@ -25,6 +18,13 @@ from service.identity.routes import optional_user
 from service.monitoring import metrics
 from service.postbacks import deeplinks
 from service.postbacks import rules as postbacks
+from service.postbacks.schemas import (
+    SIGNATURE_HEADER_SCHEMA,
+    TRACK_QUERY_SCHEMA,
+    AppsFlyerPostback,
+    PostbackResponse,
+    TrackResponse,
+)
 from service.postbacks.store import store_postback
 
 log = logging.getLogger("service.attribution")
