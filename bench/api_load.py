@@ -30,7 +30,7 @@ import secrets
 import subprocess
 import sys
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
@@ -52,8 +52,7 @@ def scenarios(users: int, connection_levels: list[int]) -> list[Scenario]:
     planned = [Scenario("earn", 1, 0, 0, users, c) for c in connection_levels]
     planned += [Scenario("mix", 0.6, 0.3, 0.1, users, c) for c in connection_levels]
     first = connection_levels[0]
-    return planned + [Scenario("hot-row", 1, 0, 0, 1, first),
-                      Scenario("balance", 0, 1, 0, users, first)]
+    return planned + [Scenario("hot-row", 1, 0, 0, 1, first), Scenario("balance", 0, 1, 0, users, first)]
 
 
 BENCH_CATALOGUE = Path(__file__).resolve().parent / "economy_bench.toml"
@@ -84,8 +83,15 @@ def server_env(database_url: str, jwt_secret: str, workers: int, pool_max: int) 
     return env
 
 
-def run_app(app: str, args: argparse.Namespace, secret: str, tokens: Path, work: Path,
-            has_service: bool, results: list[Measurement]) -> dict[str, float]:
+def run_app(
+    app: str,
+    args: argparse.Namespace,
+    secret: str,
+    tokens: Path,
+    work: Path,
+    has_service: bool,
+    results: list[Measurement],
+) -> dict[str, float]:
     """All of one app's scenarios on its own fresh database, appended to `results` as they
     finish; for the yardstick also pgbench, whose figures are returned."""
     database = pg.new_database_name(app)
@@ -104,9 +110,17 @@ def run_app(app: str, args: argparse.Namespace, secret: str, tokens: Path, work:
             for scenario in scenarios(args.users, args.connections):
                 if args.scenarios and scenario.name not in args.scenarios:
                     continue
-                result = measure(app, server.base_url, server.process.pid,
-                                 lambda: pg.backend_pids(database), scenario, tokens,
-                                 args.warmup, args.duration, args.threads)
+                result = measure(
+                    app,
+                    server.base_url,
+                    server.process.pid,
+                    lambda: pg.backend_pids(database),
+                    scenario,
+                    tokens,
+                    args.warmup,
+                    args.duration,
+                    args.threads,
+                )
                 print("  " + format_row(result), flush=True)
                 results.append(result)
                 if args.profile and scenario.name != "hot-row":
@@ -122,8 +136,9 @@ def run_app(app: str, args: argparse.Namespace, secret: str, tokens: Path, work:
         pg.drop_database(database)
 
 
-def profile(app: str, server_pid: int, base_url: str, scenario: Scenario, tokens: Path,
-            args: argparse.Namespace) -> None:
+def profile(
+    app: str, server_pid: int, base_url: str, scenario: Scenario, tokens: Path, args: argparse.Namespace
+) -> None:
     """An extra, unmeasured run under py-spy (sampling costs CPU, so figures come from above)."""
     RESULTS_DIR.mkdir(exist_ok=True)
     output = RESULTS_DIR / f"profile-{app}-{scenario.name}-c{scenario.connections}.txt"
@@ -133,15 +148,19 @@ def profile(app: str, server_pid: int, base_url: str, scenario: Scenario, tokens
     print(summarise(output, top=args.profile_top))
 
 
-HEADER = (f"{'app':<10} {'scenario':<8} {'conns':>5} {'req/s':>8} {'p50 ms':>7} {'p95 ms':>7}"
-          f" {'p99 ms':>7} {'err %':>6} {'srv CPU':>8} {'pg CPU':>7} {'wrk CPU':>7} {'load1':>5}")
+HEADER = (
+    f"{'app':<10} {'scenario':<8} {'conns':>5} {'req/s':>8} {'p50 ms':>7} {'p95 ms':>7}"
+    f" {'p99 ms':>7} {'err %':>6} {'srv CPU':>8} {'pg CPU':>7} {'wrk CPU':>7} {'load1':>5}"
+)
 
 
 def format_row(m: Measurement) -> str:
-    return (f"{m.app:<10} {m.scenario:<8} {m.connections:>5} {m.requests_per_s:>8.0f}"
-            f" {m.p50_ms:>7.1f} {m.p95_ms:>7.1f} {m.p99_ms:>7.1f} {100 * m.error_rate:>6.2f}"
-            f" {m.server_cpu_us_per_request:>8.0f} {m.postgres_cpu_us_per_request:>7.0f}"
-            f" {m.wrk_cpu_us_per_request:>7.0f} {m.load_after[0]:>5.2f}")
+    return (
+        f"{m.app:<10} {m.scenario:<8} {m.connections:>5} {m.requests_per_s:>8.0f}"
+        f" {m.p50_ms:>7.1f} {m.p95_ms:>7.1f} {m.p99_ms:>7.1f} {100 * m.error_rate:>6.2f}"
+        f" {m.server_cpu_us_per_request:>8.0f} {m.postgres_cpu_us_per_request:>7.0f}"
+        f" {m.wrk_cpu_us_per_request:>7.0f} {m.load_after[0]:>5.2f}"
+    )
 
 
 # Throughput of failing requests says nothing: no ratio when either side errs this often.
@@ -177,37 +196,45 @@ def ratios(results: list[Measurement]) -> Ratios:
     return found
 
 
-def print_report(results: list[Measurement], found_ratios: Ratios,
-                 alone: dict[str, float]) -> None:
+def print_report(results: list[Measurement], found_ratios: Ratios, alone: dict[str, float]) -> None:
     print("\n" + HEADER)
     print("-" * len(HEADER))
     for m in results:
         print(format_row(m))
-    print("srv / pg / wrk CPU: CPU microseconds per request used by the app's processes / by the"
-          " PostgreSQL backends serving its database / by wrk; load1: 1-min load average after"
-          " the run (other helpers share the 2 cores).")
+    print(
+        "srv / pg / wrk CPU: CPU microseconds per request used by the app's processes / by the"
+        " PostgreSQL backends serving its database / by wrk; load1: 1-min load average after"
+        " the run (other helpers share the 2 cores)."
+    )
     if alone:
-        print(f"PostgreSQL alone, same transaction via pgbench ({alone['clients']} clients):"
-              f" {alone['tps']:.0f} tx/s, mean latency {alone['latency_avg_ms']:.1f} ms")
+        print(
+            f"PostgreSQL alone, same transaction via pgbench ({alone['clients']} clients):"
+            f" {alone['tps']:.0f} tx/s, mean latency {alone['latency_avg_ms']:.1f} ms"
+        )
     for key, ratio in found_ratios.items():
         if ratio is None:
             print(f"service/yardstick {key}: n/a (over {MAX_ERROR_RATE_FOR_RATIO:.0%} errors)")
             continue
         verdict = "meets" if ratio["throughput"] >= TARGET_RATIO else "BELOW"
-        print(f"service/yardstick {key}: {ratio['throughput']:.2f}x requests/s ({verdict} the"
-              f" {TARGET_RATIO}x target); {ratio['cpu_cost']:.2f}x by CPU per request")
+        print(
+            f"service/yardstick {key}: {ratio['throughput']:.2f}x requests/s ({verdict} the"
+            f" {TARGET_RATIO}x target); {ratio['cpu_cost']:.2f}x by CPU per request"
+        )
     for m in results:
         if m.app == "service" and m.scenario == "earn" and m.connections == 64:
             verdict = "meets" if m.p99_ms < TARGET_P99_MS else "MISSES"
             if m.error_rate > MAX_ERROR_RATE_FOR_RATIO:
                 verdict = "n/a: errors"
-            print(f"service /earn p99 at 64 connections: {m.p99_ms:.1f} ms ({verdict} the"
-                  f" {TARGET_P99_MS:.0f} ms target)")
+            print(
+                f"service /earn p99 at 64 connections: {m.p99_ms:.1f} ms ({verdict} the"
+                f" {TARGET_P99_MS:.0f} ms target)"
+            )
 
 
-def write_json(results: list[Measurement], found_ratios: Ratios,
-               alone: dict[str, float], args: argparse.Namespace) -> Path:
-    stamp = datetime.now(timezone.utc)
+def write_json(
+    results: list[Measurement], found_ratios: Ratios, alone: dict[str, float], args: argparse.Namespace
+) -> Path:
+    stamp = datetime.now(UTC)
     RESULTS_DIR.mkdir(exist_ok=True)
     path = RESULTS_DIR / f"api_load-{stamp:%Y%m%dT%H%M%SZ}.json"
     document = {
@@ -229,21 +256,36 @@ def write_json(results: list[Measurement], found_ratios: Ratios,
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", choices=["service", "yardstick"], help="run one app only")
-    parser.add_argument("--scenarios", type=lambda s: sorted(s.split(",")), default=None,
-                        help="comma-separated subset of earn,mix,hot-row,balance (default all)")
+    parser.add_argument(
+        "--scenarios",
+        type=lambda s: sorted(s.split(",")),
+        default=None,
+        help="comma-separated subset of earn,mix,hot-row,balance (default all)",
+    )
     parser.add_argument("--users", type=int, default=10_000)
-    parser.add_argument("--connections", type=lambda s: [int(c) for c in s.split(",")],
-                        default=[64, 256], help="comma-separated levels (default 64,256)")
+    parser.add_argument(
+        "--connections",
+        type=lambda s: [int(c) for c in s.split(",")],
+        default=[64, 256],
+        help="comma-separated levels (default 64,256)",
+    )
     parser.add_argument("--duration", type=int, default=15, help="measured seconds per scenario")
     parser.add_argument("--warmup", type=int, default=3, help="unmeasured seconds before each")
     parser.add_argument("--workers", type=int, default=2, help="Sanic worker processes")
     parser.add_argument("--pool-max", type=int, default=20, help="DB connections per worker")
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (they share the CPUs)")
-    parser.add_argument("--pgbench-clients", type=int, default=16,
-                        help="clients for the PostgreSQL-alone pgbench run (0: skip it)")
-    parser.add_argument("--profile", action="store_true",
-                        help="after each scenario but hot-row, one more run under py-spy; prints"
-                             " where the server's CPU goes and keeps bench/results/profile-*.txt")
+    parser.add_argument(
+        "--pgbench-clients",
+        type=int,
+        default=16,
+        help="clients for the PostgreSQL-alone pgbench run (0: skip it)",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="after each scenario but hot-row, one more run under py-spy; prints"
+        " where the server's CPU goes and keeps bench/results/profile-*.txt",
+    )
     parser.add_argument("--profile-top", type=int, default=25, help="rows per profile section")
     return parser.parse_args(argv)
 
@@ -257,8 +299,10 @@ def main(argv: list[str] | None = None) -> None:
         print("the service package is not importable; running the yardstick only")
         apps = ["yardstick"]
     secret = secrets.token_urlsafe(48)
-    print(f"cpus={os.cpu_count()} load={os.getloadavg()} users={args.users} "
-          f"warmup={args.warmup}s duration={args.duration}s workers={args.workers}")
+    print(
+        f"cpus={os.cpu_count()} load={os.getloadavg()} users={args.users} "
+        f"warmup={args.warmup}s duration={args.duration}s workers={args.workers}"
+    )
     results: list[Measurement] = []
     alone: dict[str, float] = {}
     failures: list[str] = []

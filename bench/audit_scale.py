@@ -2,7 +2,7 @@
 
 On a fresh database migrated by `python -m service migrate` (bench/scratch_database.py), seeds users
 and ledger rows with generate_series (consistent: balance = sum of deltas), plants a few
-discrepancies, then times service.domain.audit.audit_balances (several runs) and the
+discrepancies, then times service.wallet.audit.audit_balances (several runs) and the
 `python -m service audit` command end to end.
 
     .venv/bin/python -m bench.audit_scale                 # 1,000,000 users
@@ -21,6 +21,7 @@ import time
 import asyncpg
 
 from bench.scratch_database import REPO_ROOT, scratch_database
+
 PLANTED = {"audit-user-17": 1, "audit-user-4242": -5}  # user -> balance drift
 
 SEED_SQL = """
@@ -50,7 +51,7 @@ async def _seed(url: str, users: int) -> float:
 
 async def _time_audits(url: str, runs: int) -> list[tuple[float, int, int]]:
     from service.db import close_orm, init_orm
-    from service.domain.audit import audit_balances
+    from service.wallet.audit import audit_balances
 
     await init_orm(url, pool_max=2)
     try:
@@ -71,16 +72,23 @@ def main(argv: list[str] | None = None) -> int:
     with scratch_database("audit") as url:
         env = {**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "WARNING"}
         seeded = asyncio.run(_seed(url, args.users))
-        print(f"seeded {args.users} users, {3 * args.users} ledger rows in {seeded:.1f} s; "
-              f"load {os.getloadavg()[0]:.2f}")
+        print(
+            f"seeded {args.users} users, {3 * args.users} ledger rows in {seeded:.1f} s; "
+            f"load {os.getloadavg()[0]:.2f}"
+        )
         for seconds, checked, found in asyncio.run(_time_audits(url, args.runs)):
-            print(f"audit_balances: {seconds:.3f} s, {checked} users, {found} discrepancies "
-                  f"(planted {len(PLANTED)})")
+            print(
+                f"audit_balances: {seconds:.3f} s, {checked} users, {found} discrepancies "
+                f"(planted {len(PLANTED)})"
+            )
         started = time.perf_counter()
-        cli = subprocess.run([sys.executable, "-m", "service", "audit"], cwd=REPO_ROOT, env=env,
-                             capture_output=True, text=True)
-        print(f"`python -m service audit` end to end: {time.perf_counter() - started:.2f} s, "
-              f"exit {cli.returncode}\n{cli.stdout.strip()}")
+        cli = subprocess.run(
+            [sys.executable, "-m", "service", "audit"], cwd=REPO_ROOT, env=env, capture_output=True, text=True
+        )
+        print(
+            f"`python -m service audit` end to end: {time.perf_counter() - started:.2f} s, "
+            f"exit {cli.returncode}\n{cli.stdout.strip()}"
+        )
     return 0
 
 

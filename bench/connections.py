@@ -88,8 +88,9 @@ class Client:
             asyncio.open_connection(self.host, self.port), timeout
         )
 
-    async def request(self, method: str, target: str, token: str | None = None,
-                      body: dict | None = None) -> tuple[int, dict]:
+    async def request(
+        self, method: str, target: str, token: str | None = None, body: dict | None = None
+    ) -> tuple[int, dict]:
         payload = json.dumps(body).encode() if body is not None else b""
         headers = [("Host", self.host), ("Content-Length", str(len(payload)))]
         if body is not None:
@@ -137,8 +138,14 @@ class Barrier:
             self.event.set()
 
 
-async def session(index: int, args: argparse.Namespace, stats: Stats, logged_in: Barrier,
-                  worked: Barrier, connect_slots: asyncio.Semaphore) -> None:
+async def session(
+    index: int,
+    args: argparse.Namespace,
+    stats: Stats,
+    logged_in: Barrier,
+    worked: Barrier,
+    connect_slots: asyncio.Semaphore,
+) -> None:
     """One player on one connection; arrives at each barrier exactly once, whatever happens."""
     client = Client(args.host, args.port)
     barriers_left = [logged_in, worked]
@@ -173,7 +180,7 @@ async def session(index: int, args: argparse.Namespace, stats: Stats, logged_in:
         arrive()
         # Hold the connection until every session is done, so all stay open concurrently.
         await worked.event.wait()
-    except (OSError, ConnectionError, h11.ProtocolError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, OSError, ConnectionError, h11.ProtocolError) as exc:
         stats.fail(f"{'request' if client.writer else 'connect'}:{type(exc).__name__}: {str(exc)[:80]}")
     finally:
         while barriers_left:
@@ -204,8 +211,9 @@ async def run_load(args: argparse.Namespace, base_url: str) -> dict:
     logged_in, worked = Barrier(args.sessions), Barrier(args.sessions)
     slots = asyncio.Semaphore(args.connect_concurrency)
     started = time.perf_counter()
-    tasks = [asyncio.create_task(session(i, args, stats, logged_in, worked, slots))
-             for i in range(args.sessions)]
+    tasks = [
+        asyncio.create_task(session(i, args, stats, logged_in, worked, slots)) for i in range(args.sessions)
+    ]
     await logged_in.event.wait()
     ramp_seconds = time.perf_counter() - started
     peak_server = await asyncio.to_thread(scrape_connections_open, base_url)
@@ -229,13 +237,17 @@ async def run_load(args: argparse.Namespace, base_url: str) -> dict:
         "failures": stats.failures,
         "rampSeconds (connect + login all)": round(ramp_seconds, 2),
         "workSeconds (earns, events, balance)": round(work_seconds, 2),
-        "requestsPerSecondAfterRamp": round((requests - len(stats.latencies.get("login", []))) / work_seconds, 1),
+        "requestsPerSecondAfterRamp": round(
+            (requests - len(stats.latencies.get("login", []))) / work_seconds, 1
+        ),
         "latencyMs": {
             phase: {f"p{int(q * 100)}": round(percentile(v, q) * 1000, 1) for q in (0.5, 0.95, 0.99)}
             for phase, v in sorted(stats.latencies.items())
         },
         "allRequestsMs": {
-            f"p{int(q * 100)}": round(percentile([x for v in stats.latencies.values() for x in v], q) * 1000, 1)
+            f"p{int(q * 100)}": round(
+                percentile([x for v in stats.latencies.values() for x in v], q) * 1000, 1
+            )
             for q in (0.5, 0.95, 0.99)
         },
         "loadAverageAfterWork": [round(x, 2) for x in load_during],
@@ -254,20 +266,40 @@ def spawned_service(workers: int, pool_max: int, log_dir: Path) -> Iterator[int]
     port, log_path = _free_port(), log_dir / "server.log"
     with scratch_database("conn") as url:
         env = {
-            **os.environ, "DATABASE_URL": url,
-            "JWT_SECRET": secrets.token_hex(32), "AF_SECRET": secrets.token_hex(16),
-            "ADMIN_TOKEN": ADMIN_TOKEN, "DB_POOL_MAX": str(pool_max), "WEB_WORKERS": str(workers),
-            "ENVIRONMENT": "development", "DATA_DIR": str(log_dir), "REPORTS_DIR": str(log_dir),
+            **os.environ,
+            "DATABASE_URL": url,
+            "JWT_SECRET": secrets.token_hex(32),
+            "AF_SECRET": secrets.token_hex(16),
+            "ADMIN_TOKEN": ADMIN_TOKEN,
+            "DB_POOL_MAX": str(pool_max),
+            "WEB_WORKERS": str(workers),
+            "ENVIRONMENT": "development",
+            "DATA_DIR": str(log_dir),
+            "REPORTS_DIR": str(log_dir),
             "LOG_LEVEL": "WARNING",
             # Every simulated player logs in from 127.0.0.1; the per-IP limit is not under test.
             "LOGIN_RATE_LIMIT": "1000000/minute",
         }
         with log_path.open("wb") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "service", "serve", "--host", "127.0.0.1",
-                 "--port", str(port), "--workers", str(workers)],
-                cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True, preexec_fn=raise_nofile_limit,
+                [
+                    sys.executable,
+                    "-m",
+                    "service",
+                    "serve",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--workers",
+                    str(workers),
+                ],
+                cwd=REPO_ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=raise_nofile_limit,
             )
         try:
             _wait_healthy(port, process, log_path)
@@ -300,11 +332,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--pool-max", type=int, default=20, help="DB_POOL_MAX per worker")
-    parser.add_argument("--connect-concurrency", type=int, default=500,
-                        help="connection attempts in flight at once (the listen backlog is finite)")
+    parser.add_argument(
+        "--connect-concurrency",
+        type=int,
+        default=500,
+        help="connection attempts in flight at once (the listen backlog is finite)",
+    )
     parser.add_argument("--connect-timeout", type=float, default=30.0)
-    parser.add_argument("--think", type=float, default=0.0,
-                        help="each request waits a random 0..THINK seconds first (0: all at once)")
+    parser.add_argument(
+        "--think",
+        type=float,
+        default=0.0,
+        help="each request waits a random 0..THINK seconds first (0: all at once)",
+    )
     parser.add_argument("--url", help="a running server instead of spawning one")
     args = parser.parse_args(argv)
     limit = raise_nofile_limit()
@@ -320,8 +360,9 @@ def main(argv: list[str] | None = None) -> int:
             with spawned_service(args.workers, args.pool_max, Path(tmp)) as port:
                 base_url = f"http://127.0.0.1:{port}"
                 result = _run(args, base_url)
-    result.update(workers=args.workers, poolMaxPerWorker=args.pool_max, cpus=os.cpu_count(),
-                  thinkSeconds=args.think)
+    result.update(
+        workers=args.workers, poolMaxPerWorker=args.pool_max, cpus=os.cpu_count(), thinkSeconds=args.think
+    )
     print(json.dumps(result, indent=2))
     return 0
 

@@ -54,14 +54,12 @@ def _raw_operations(pool: asyncpg.Pool) -> dict[str, Operation]:
             row = await conn.fetchrow(LOCK_USER_SQL, user_id)
             balance = row["balance"] + 1
             await conn.execute(UPDATE_BALANCE_SQL, balance, row["id"])
-            await conn.execute(INSERT_LEDGER_SQL, row["id"], 1, balance, "bench", "r",
-                               datetime.now(UTC))
+            await conn.execute(INSERT_LEDGER_SQL, row["id"], 1, balance, "bench", "r", datetime.now(UTC))
         return balance
 
     async def read_user(user_id: str) -> object:
         async with pool.acquire() as conn:
-            return await conn.fetchrow("SELECT id, user_id, balance FROM users WHERE user_id = $1",
-                                       user_id)
+            return await conn.fetchrow("SELECT id, user_id, balance FROM users WHERE user_id = $1", user_id)
 
     return {"raw earn txn": earn, "raw user read": read_user}
 
@@ -78,16 +76,28 @@ def _tortoise_operations() -> dict[str, Operation]:
             user = await User.select_for_update().get(user_id=user_id)
             user.balance += 1
             await user.save(update_fields=["balance"])
-            await WalletLedger.create(user=user, delta=1, balance_after=user.balance,
-                                      reason="bench", request_id="r", ts=datetime.now(UTC))
+            await WalletLedger.create(
+                user=user,
+                delta=1,
+                balance_after=user.balance,
+                reason="bench",
+                request_id="r",
+                ts=datetime.now(UTC),
+            )
         return user.balance
 
     async def earn_f_update(user_id: str) -> int:
         async with in_transaction():
             user = await User.select_for_update().get(user_id=user_id)
             await User.filter(id=user.id).update(balance=F("balance") + 1)
-            await WalletLedger.create(user_id=user.id, delta=1, balance_after=user.balance + 1,
-                                      reason="bench", request_id="r", ts=datetime.now(UTC))
+            await WalletLedger.create(
+                user_id=user.id,
+                delta=1,
+                balance_after=user.balance + 1,
+                reason="bench",
+                request_id="r",
+                ts=datetime.now(UTC),
+            )
         return user.balance + 1
 
     async def earn_raw_sql(user_id: str) -> int:
@@ -96,15 +106,20 @@ def _tortoise_operations() -> dict[str, Operation]:
             _, rows = await connection.execute_query(LOCK_USER_SQL, [user_id])
             balance = rows[0]["balance"] + 1
             await connection.execute_query(UPDATE_BALANCE_SQL, [balance, rows[0]["id"]])
-            await connection.execute_query(INSERT_LEDGER_SQL, [rows[0]["id"], 1, balance, "bench",
-                                                               "r", datetime.now(UTC)])
+            await connection.execute_query(
+                INSERT_LEDGER_SQL, [rows[0]["id"], 1, balance, "bench", "r", datetime.now(UTC)]
+            )
         return balance
 
     async def read_user(user_id: str) -> object:
         return await User.get_or_none(user_id=user_id)
 
-    return {"tortoise earn txn (save)": earn, "tortoise earn txn (F update)": earn_f_update,
-            "tortoise earn txn (raw SQL)": earn_raw_sql, "tortoise user read": read_user}
+    return {
+        "tortoise earn txn (save)": earn,
+        "tortoise earn txn (F update)": earn_f_update,
+        "tortoise earn txn (raw SQL)": earn_raw_sql,
+        "tortoise user read": read_user,
+    }
 
 
 async def _run(url: str, args: argparse.Namespace) -> list[tuple[str, dict]]:
@@ -130,8 +145,10 @@ async def _run(url: str, args: argparse.Namespace) -> list[tuple[str, dict]]:
         for name, operation in variants:
             await _drive(operation, args.users, args.concurrency, 1)  # warm-up
             figures = await _drive(operation, args.users, args.concurrency, args.seconds)
-            print(f"  {name:<30} {figures['ops_per_s']:>7} ops/s {figures['cpu_us_per_op']:>6}"
-                  " us CPU/op", flush=True)
+            print(
+                f"  {name:<30} {figures['ops_per_s']:>7} ops/s {figures['cpu_us_per_op']:>6} us CPU/op",
+                flush=True,
+            )
             results.append((name, figures))
     finally:
         await pool.close()

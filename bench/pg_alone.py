@@ -36,12 +36,31 @@ def pgbench_earn(database_url: str, users: int, clients: int, seconds: int) -> d
         # pgbench's script language needs each statement on one line.
         script.write_text(PGBENCH_SCRIPT.format(users=users).replace("\n  ", " "))
         completed = subprocess.run(
-            [pgbench, "-n", "-M", "prepared", "-c", str(clients), "-j", "2", "-T", str(seconds),
-             "-f", str(script), database_url],
-            capture_output=True, text=True, timeout=seconds + 60,
+            [
+                pgbench,
+                "-n",
+                "-M",
+                "prepared",
+                "-c",
+                str(clients),
+                "-j",
+                "2",
+                "-T",
+                str(seconds),
+                "-f",
+                str(script),
+                database_url,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=seconds + 60,
         )
     tps, latency = TPS_LINE.search(completed.stdout), LATENCY_LINE.search(completed.stdout)
     if completed.returncode != 0 or tps is None or latency is None:
         raise RuntimeError(f"pgbench failed:\n{completed.stdout}\n{completed.stderr}")
-    return {"clients": clients, "seconds": seconds,
-            "tps": float(tps.group(1)), "latency_avg_ms": float(latency.group(1))}
+    return {
+        "clients": clients,
+        "seconds": seconds,
+        "tps": float(tps.group(1)),
+        "latency_avg_ms": float(latency.group(1)),
+    }

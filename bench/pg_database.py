@@ -78,7 +78,10 @@ def migrate_with_service(env: dict[str, str]) -> None:
     """Migrate with the service's own entry point, exactly as production does."""
     started = time.monotonic()
     subprocess.run(
-        [sys.executable, "-m", "service", "migrate"], cwd=REPO_ROOT, env=env, check=True,
+        [sys.executable, "-m", "service", "migrate"],
+        cwd=REPO_ROOT,
+        env=env,
+        check=True,
         stdout=subprocess.DEVNULL,
     )
     print(f"  migrated with `python -m service migrate` in {time.monotonic() - started:.1f}s")

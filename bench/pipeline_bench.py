@@ -1,7 +1,8 @@
 """Pipeline benchmark (figures, not a test).
 
     .venv/bin/pip install -r bench/requirements.txt   # DuckDB, the yardstick (bench-only)
-    .venv/bin/python bench/pipeline_bench.py [--rows 1000000] [--shards 1] [--days 90] [--campaigns 60] [--loop-rows 100000]
+    .venv/bin/python bench/pipeline_bench.py [--rows 1000000] [--shards 1] [--days 90]
+        [--campaigns 60] [--loop-rows 100000]
 
 1. Generates ~1M AppsFlyer purchases (~0.9M confirmed, ~1.5M sessions, 60 campaigns x 90 days of
    cost) with revenue.synth and writes the CSVs to a temp dir.
@@ -15,6 +16,7 @@
    appsflyer_id group all pairs within the window are taken greedily in the SPEC's order) and with
    revenue.reconcile, checks that both give the same pairs, and prints the speed ratio.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,9 +50,18 @@ def child(data_dir: str, reports_dir: str) -> None:
     result = run_all(data_dir, reports_dir)
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     peak_mib = peak_rss_mib()
-    print(json.dumps({"seconds": result["seconds"], "wall": round(wall, 3), "cpu": round(cpu, 3),
-                      "peak_rss_mib": round(peak_mib, 1),
-                      "rows": result["stages"]["extract"]["rows"], "summary": result["stages"]["publish"]["summary"]}))
+    print(
+        json.dumps(
+            {
+                "seconds": result["seconds"],
+                "wall": round(wall, 3),
+                "cpu": round(cpu, 3),
+                "peak_rss_mib": round(peak_mib, 1),
+                "rows": result["stages"]["extract"]["rows"],
+                "summary": result["stages"]["publish"]["summary"],
+            }
+        )
+    )
 
 
 def duckdb_child(data_dir: str, reports_dir: str) -> None:
@@ -60,12 +71,18 @@ def duckdb_child(data_dir: str, reports_dir: str) -> None:
     started, cpu_started = time.perf_counter(), time.process_time()
     result = run(data_dir, reports_dir)
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
-    print(json.dumps({**result, "wall": round(wall, 3), "cpu": round(cpu, 3), "peak_rss_mib": round(peak_rss_mib(), 1)}))
+    print(
+        json.dumps(
+            {**result, "wall": round(wall, 3), "cpu": round(cpu, 3), "peak_rss_mib": round(peak_rss_mib(), 1)}
+        )
+    )
 
 
 def run_child(flag: str, data: Path, reports: Path) -> dict:
     completed = subprocess.run(
-        [sys.executable, __file__, flag, str(data), str(reports)], capture_output=True, text=True,
+        [sys.executable, __file__, flag, str(data), str(reports)],
+        capture_output=True,
+        text=True,
     )
     if completed.returncode != 0:
         sys.exit(f"{flag} failed:\n{completed.stderr[-4000:]}")
@@ -76,8 +93,10 @@ def print_figures(title: str, figures: dict) -> None:
     print(f"\n{title}:")
     for stage, seconds in figures["seconds"].items():
         print(f"  {stage:<13} {seconds:7.3f} s")
-    print(f"  wall {figures['wall']:.3f} s; CPU (all threads) {figures['cpu']:.3f} s; "
-          f"peak RSS {figures['peak_rss_mib']:.0f} MiB")
+    print(
+        f"  wall {figures['wall']:.3f} s; CPU (all threads) {figures['cpu']:.3f} s; "
+        f"peak RSS {figures['peak_rss_mib']:.0f} MiB"
+    )
 
 
 def brief_loop_one_to_one(af: pd.DataFrame, confirmed: pd.DataFrame, tolerance_minutes: float = 10) -> set:
@@ -92,7 +111,9 @@ def brief_loop_one_to_one(af: pd.DataFrame, confirmed: pd.DataFrame, tolerance_m
             continue
         p_group = purchases_by_af.get_group(af_id)
         c_group = confirmed_by_af.get_group(af_id)
-        time_diffs = np.abs(p_group["event_time_utc"].to_numpy()[:, None] - c_group["event_time_utc"].to_numpy()[None, :])
+        time_diffs = np.abs(
+            p_group["event_time_utc"].to_numpy()[:, None] - c_group["event_time_utc"].to_numpy()[None, :]
+        )
         p_index, c_index = np.nonzero(time_diffs <= tolerance.to_timedelta64())
         if len(p_index) == 0:
             continue
@@ -100,11 +121,16 @@ def brief_loop_one_to_one(af: pd.DataFrame, confirmed: pd.DataFrame, tolerance_m
             np.rint(p_group["original_revenue_usd"].to_numpy()[p_index] * 100)
             - np.rint(c_group["revenue_usd"].to_numpy()[c_index] * 100)
         )
-        order = np.lexsort((
-            c_group["source_row"].to_numpy()[c_index], p_group["source_row"].to_numpy()[p_index],
-            c_group["event_time_utc"].to_numpy()[c_index], p_group["event_time_utc"].to_numpy()[p_index],
-            revenue_diffs, time_diffs[p_index, c_index],
-        ))
+        order = np.lexsort(
+            (
+                c_group["source_row"].to_numpy()[c_index],
+                p_group["source_row"].to_numpy()[p_index],
+                c_group["event_time_utc"].to_numpy()[c_index],
+                p_group["event_time_utc"].to_numpy()[p_index],
+                revenue_diffs,
+                time_diffs[p_index, c_index],
+            )
+        )
         taken_p, taken_c = set(), set()
         for k in order:
             p, c = p_index[k], c_index[k]
@@ -135,10 +161,18 @@ def loop_comparison(rows: int, seed: int) -> dict:
     loop_pairs = brief_loop_one_to_one(af, conf)
     loop = time.perf_counter() - started
     matched = detail[detail["category"] == "matched"]
-    our_pairs = set(zip(matched["af_source_row"].astype(int), matched["confirmed_source_row"].astype(int)))
-    return {"af_rows": len(af), "confirmed_rows": len(conf), "vectorised_s": round(ours, 3),
-            "brief_loop_s": round(loop, 3), "ratio": round(loop / ours, 1), "same_pairs": our_pairs == loop_pairs,
-            "equals_ground_truth": sorted(map(list, our_pairs)) == truth["pairs"]}
+    our_pairs = set(
+        zip(matched["af_source_row"].astype(int), matched["confirmed_source_row"].astype(int), strict=True)
+    )
+    return {
+        "af_rows": len(af),
+        "confirmed_rows": len(conf),
+        "vectorised_s": round(ours, 3),
+        "brief_loop_s": round(loop, 3),
+        "ratio": round(loop / ours, 1),
+        "same_pairs": our_pairs == loop_pairs,
+        "equals_ground_truth": sorted(map(list, our_pairs)) == truth["pairs"],
+    }
 
 
 def main() -> None:
@@ -147,10 +181,14 @@ def main() -> None:
     parser.add_argument("--shards", type=int, default=1)
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--campaigns", type=int, default=60)
-    parser.add_argument("--loop-rows", type=int, default=100_000, help="0 skips the per-group loop comparison")
+    parser.add_argument(
+        "--loop-rows", type=int, default=100_000, help="0 skips the per-group loop comparison"
+    )
     parser.add_argument("--seed", type=int, default=2025)
     parser.add_argument("--child", nargs=2, metavar=("DATA_DIR", "REPORTS_DIR"), help=argparse.SUPPRESS)
-    parser.add_argument("--duckdb-child", nargs=2, metavar=("DATA_DIR", "REPORTS_DIR"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--duckdb-child", nargs=2, metavar=("DATA_DIR", "REPORTS_DIR"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.child:
         child(*args.child)
@@ -160,30 +198,46 @@ def main() -> None:
         return
     from revenue import synth
 
-    print(f"load before: {os.getloadavg()}; shards K={args.shards} "
-          "(sharded stages arrive with the sharded DAG: this run is K=1)", flush=True)
+    print(
+        f"load before: {os.getloadavg()}; shards K={args.shards} "
+        "(sharded stages arrive with the sharded DAG: this run is K=1)",
+        flush=True,
+    )
     with tempfile.TemporaryDirectory(prefix="pipeline-bench-") as scratch:
         data = Path(scratch) / "data"
         started = time.perf_counter()
         frames, _ = synth.generate(args.rows, args.seed, days=args.days, campaigns=args.campaigns)
         synth.write_dataset(data, frames, {"note": "ground truth not needed here"})
-        print(f"generated {', '.join(f'{k}={len(v):,}' for k, v in frames.items())} "
-              f"in {time.perf_counter() - started:.1f}s", flush=True)
+        print(
+            f"generated {', '.join(f'{k}={len(v):,}' for k, v in frames.items())} "
+            f"in {time.perf_counter() - started:.1f}s",
+            flush=True,
+        )
         del frames
         ours = run_child("--child", data, Path(scratch) / "reports")
         print_figures("ours, whole run (fresh process, all seven reports)", ours)
         print(f"  rows {ours['rows']}; summary {ours['summary']}")
         duck = run_child("--duckdb-child", data, Path(scratch) / "duckdb-reports")
         print_figures("DuckDB yardstick, same stages (fresh process, no report.html)", duck)
-        print(f"  report date {duck['report_date']}; greedy rounds {duck['greedy_rounds']}; summary {duck['summary']}")
-    same = all(ours["summary"][key] == duck["summary"]["categories"].get(key, 0)
-               for key in ("matched", "af_only", "confirmed_only"))
+        print(
+            f"  report date {duck['report_date']}; greedy rounds {duck['greedy_rounds']}; "
+            f"summary {duck['summary']}"
+        )
+    same = all(
+        ours["summary"][key] == duck["summary"]["categories"].get(key, 0)
+        for key in ("matched", "af_only", "confirmed_only")
+    )
     same = same and ours["summary"]["revenueMismatches"] == duck["summary"]["revenueMismatches"]
-    print(f"\nours / DuckDB: wall {ours['wall'] / duck['wall']:.2f}x, stage sum "
-          f"{ours['seconds']['total'] / sum(duck['seconds'].values()):.2f}x, CPU {ours['cpu'] / duck['cpu']:.2f}x, peak RSS "
-          f"{ours['peak_rss_mib'] / duck['peak_rss_mib']:.2f}x; same reconciliation counts: {same}")
+    print(
+        f"\nours / DuckDB: wall {ours['wall'] / duck['wall']:.2f}x, stage sum "
+        f"{ours['seconds']['total'] / sum(duck['seconds'].values()):.2f}x, "
+        f"CPU {ours['cpu'] / duck['cpu']:.2f}x, peak RSS "
+        f"{ours['peak_rss_mib'] / duck['peak_rss_mib']:.2f}x; same reconciliation counts: {same}"
+    )
     if args.loop_rows:
-        print(f"\nreconciliation on ~{args.loop_rows:,} rows, brief per-group loop vs vectorised:", flush=True)
+        print(
+            f"\nreconciliation on ~{args.loop_rows:,} rows, brief per-group loop vs vectorised:", flush=True
+        )
         print("  " + json.dumps(loop_comparison(args.loop_rows, args.seed + 1)))
     print(f"load after: {os.getloadavg()}")
 

@@ -34,9 +34,22 @@ def start_recording(server_pid: int, seconds: int, output: Path) -> subprocess.P
     if py_spy is None:
         sys.exit(PY_SPY_INSTALL_HINT)
     return subprocess.Popen(
-        [py_spy, "record", "--pid", str(server_pid), "--subprocesses", "--nonblocking",
-         "--duration", str(seconds), "--format", "raw", "--output", str(output)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            py_spy,
+            "record",
+            "--pid",
+            str(server_pid),
+            "--subprocesses",
+            "--nonblocking",
+            "--duration",
+            str(seconds),
+            "--format",
+            "raw",
+            "--output",
+            str(output),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
 
 
@@ -64,8 +77,11 @@ SCAFFOLDING_SHARE = 0.8
 
 
 def _shares(counter: Counter[str], total: int, top: int, skip_scaffolding: bool) -> list[str]:
-    rows = [(name, n) for name, n in counter.most_common()
-            if not (skip_scaffolding and n >= SCAFFOLDING_SHARE * total)]
+    rows = [
+        (name, n)
+        for name, n in counter.most_common()
+        if not (skip_scaffolding and n >= SCAFFOLDING_SHARE * total)
+    ]
     return [f"  {100 * n / total:5.1f}  {name}" for name, n in rows[:top]]
 
 
@@ -94,15 +110,20 @@ def summarise(raw_profile: Path, top: int = 25) -> str:
         self_package[_package(leaf_module)] += count
     if total == 0:
         return f"{raw_profile}: no samples"
-    return "\n".join([
-        f"{raw_profile.name}: {total} busy samples (100 Hz, all workers); C code (uvloop,"
-        " asyncpg protocol, ujson) counts under the Python frame that called it",
-        "self % by package:", *_shares(self_package, total, top, False),
-        f"inclusive % by package (those under >= {SCAFFOLDING_SHARE:.0%} left out):",
-        *_shares(inclusive_package, total, top, True),
-        "inclusive % by function:", *_shares(inclusive_function, total, top, True),
-        "self % by function:", *_shares(self_function, total, top, False),
-    ])
+    return "\n".join(
+        [
+            f"{raw_profile.name}: {total} busy samples (100 Hz, all workers); C code (uvloop,"
+            " asyncpg protocol, ujson) counts under the Python frame that called it",
+            "self % by package:",
+            *_shares(self_package, total, top, False),
+            f"inclusive % by package (those under >= {SCAFFOLDING_SHARE:.0%} left out):",
+            *_shares(inclusive_package, total, top, True),
+            "inclusive % by function:",
+            *_shares(inclusive_function, total, top, True),
+            "self % by function:",
+            *_shares(self_function, total, top, False),
+        ]
+    )
 
 
 def focus(raw_profile: Path, names: list[str]) -> str:

@@ -43,12 +43,27 @@ def start_server(
     port = free_port()
     log_path = log_dir / f"{label}.log"
     command = [
-        sys.executable, "-m", "sanic", app_factory, "--factory", "--host", "127.0.0.1",
-        "--port", str(port), "--workers", str(workers), "--no-access-logs", "--no-motd",
+        sys.executable,
+        "-m",
+        "sanic",
+        app_factory,
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--no-access-logs",
+        "--no-motd",
     ]
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            command,
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
     server = RunningServer(label, process, f"http://127.0.0.1:{port}", log_path)

@@ -65,10 +65,21 @@ def run_wrk(
     base_url: str, scenario: Scenario, tokens_path: Path, seconds: int, threads: int
 ) -> dict[str, float]:
     command = [
-        require_wrk(), f"-t{threads}", f"-c{scenario.connections}", f"-d{seconds}s",
-        "--timeout", "10s", "-s", str(LUA_SCRIPT), base_url, "--",
-        f"tokens={tokens_path}", f"users={scenario.users}",
-        f"earn={scenario.earn}", f"balance={scenario.balance}", f"event={scenario.event}",
+        require_wrk(),
+        f"-t{threads}",
+        f"-c{scenario.connections}",
+        f"-d{seconds}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(LUA_SCRIPT),
+        base_url,
+        "--",
+        f"tokens={tokens_path}",
+        f"users={scenario.users}",
+        f"earn={scenario.earn}",
+        f"balance={scenario.balance}",
+        f"event={scenario.event}",
         f"reason={scenario.reason}",
     ]
     completed = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60)
@@ -98,13 +109,17 @@ def measure(
     client_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     raw = run_wrk(base_url, scenario, tokens_path, duration_s, threads)
     client_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    client_cpu = (client_after.ru_utime + client_after.ru_stime
-                  - client_before.ru_utime - client_before.ru_stime)
+    client_cpu = (
+        client_after.ru_utime + client_after.ru_stime - client_before.ru_utime - client_before.ru_stime
+    )
     server_cpu = cpu_used_since(server_before)
     postgres_cpu = cpu_used_since(postgres_before)
     requests = int(raw["requests"])
     errors = int(
-        raw["non_2xx_3xx"] + raw["errors_read"] + raw["errors_write"] + raw["errors_timeout"]
+        raw["non_2xx_3xx"]
+        + raw["errors_read"]
+        + raw["errors_write"]
+        + raw["errors_timeout"]
         + raw["errors_connect"]
     )
     per_request = 1e6 / max(requests, 1)

@@ -19,7 +19,7 @@ import os
 import re
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import wraps
 
 import asyncpg
@@ -66,9 +66,7 @@ def _bearer_subject(request: Request, secret: str) -> str | None:
     if scheme.lower() != "bearer" or not token:
         return None
     try:
-        claims = jwt.decode(
-            token, secret, algorithms=["HS256"], options={"require": ["sub", "iat", "exp"]}
-        )
+        claims = jwt.decode(token, secret, algorithms=["HS256"], options={"require": ["sub", "iat", "exp"]})
     except jwt.InvalidTokenError:
         return None
     subject = claims.get("sub")
@@ -120,9 +118,7 @@ def create_app() -> Sanic:
     async def open_pool(app: Sanic) -> None:
         # Grows on demand like the service's Tortoise pool (minsize 1): PostgreSQL's
         # connection slots are shared with everything else on the box.
-        app.ctx.pool = await asyncpg.create_pool(
-            dsn, min_size=1, max_size=pool_max, reset=_keep_session
-        )
+        app.ctx.pool = await asyncpg.create_pool(dsn, min_size=1, max_size=pool_max, reset=_keep_session)
 
     @app.after_server_stop
     async def close_pool(app: Sanic) -> None:
@@ -158,10 +154,8 @@ def create_app() -> Sanic:
                 return _unknown_user(request_id)
             balance = row["balance"] + amount
             await conn.execute(UPDATE_BALANCE_SQL, balance, row["id"])
-            now = datetime.now(timezone.utc)
-            await conn.execute(
-                INSERT_LEDGER_SQL, row["id"], amount, balance, reason, request_id, now
-            )
+            now = datetime.now(UTC)
+            await conn.execute(INSERT_LEDGER_SQL, row["id"], amount, balance, reason, request_id, now)
         return json({"ok": True, "balance": balance}, headers={"X-Request-ID": request_id})
 
     @app.get("/balance")
@@ -181,9 +175,7 @@ def create_app() -> Sanic:
             return _error(422, "validation_error", "eventType or meta is invalid.", request_id)
         event_type, meta = parsed
         async with app.ctx.pool.acquire() as conn:
-            event_id = await conn.fetchval(
-                INSERT_EVENT_SQL, subject, event_type, datetime.now(timezone.utc), meta
-            )
+            event_id = await conn.fetchval(INSERT_EVENT_SQL, subject, event_type, datetime.now(UTC), meta)
         if event_id is None:
             return _unknown_user(request_id)
         return json({"ok": True, "eventId": event_id}, headers={"X-Request-ID": request_id})

@@ -1,7 +1,7 @@
 """revenue_pipeline: the daily revenue reports of SPEC §5, one task per stage (SPEC §6).
 
 Wiring only. The stage logic is the `revenue` library (plugins/revenue); the database edge
-for AppsFlyer postbacks is service.domain.postback_batches. Tasks hand each other a small
+for AppsFlyer postbacks is service.postbacks.batches. Tasks hand each other a small
 dict naming the run's work folder, where each stage reads and writes Parquet files; no
 DataFrame ever goes through XCom. Only `publish` writes into REPORTS_DIR and only after
 it succeeds are the postbacks that `extract` took marked processed, so a failed run leaves
@@ -29,9 +29,9 @@ from revenue.params import DATA_ERROR_XCOM_KEY, DEFAULT_TOLERANCE_MINUTES, MAX_T
 
 
 def _record_success(run_started: datetime | None) -> None:
-    """Count the run in the service's pipeline metrics (service.metrics). They reach /metrics
+    """Count the run in the service's pipeline metrics (service.monitoring.metrics). They reach /metrics
     when this process shares the API's PROMETHEUS_MULTIPROC_DIR (embedded runs always do)."""
-    from service import metrics
+    from service.monitoring import metrics
 
     if run_started is not None:
         started = run_started if run_started.tzinfo else run_started.replace(tzinfo=timezone.utc)
@@ -101,7 +101,8 @@ def revenue_pipeline() -> None:
         from revenue.dates import report_date_for_run
         from revenue.postbacks import postbacks_to_purchases
         from service.config import Settings
-        from service.domain import pipeline_work, postback_batches
+        from service.pipeline_runs import work_folder as pipeline_work
+        from service.postbacks import batches as postback_batches
 
         context = get_current_context()
         dag_run = context["dag_run"]
@@ -160,7 +161,7 @@ def revenue_pipeline() -> None:
 
         from revenue import stages
         from service.config import Settings
-        from service.domain import postback_batches
+        from service.postbacks import batches as postback_batches
 
         settings = Settings()
         work_dir = reconciled["work_dir"]

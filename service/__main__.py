@@ -25,7 +25,7 @@ def _serve(args: argparse.Namespace) -> int:
     from sanic.worker.loader import AppLoader
 
     from service.app import create_app
-    from service.metrics import prepare_multiproc_dir, remove_multiproc_dir
+    from service.monitoring.metrics import prepare_multiproc_dir, remove_multiproc_dir
 
     settings = get_settings()
     check_production(settings)
@@ -36,12 +36,13 @@ def _serve(args: argparse.Namespace) -> int:
     metrics_dir, created = (None, False) if single_process else prepare_multiproc_dir()
     loader = AppLoader(factory=create_app)
     app = loader.load()
-    app.prepare(host=args.host, port=args.port, workers=workers, access_log=False,
-                single_process=single_process)
+    app.prepare(
+        host=args.host, port=args.port, workers=workers, access_log=False, single_process=single_process
+    )
     try:
         Sanic.serve(primary=app, app_loader=loader)
     finally:
-        if created:
+        if created and metrics_dir is not None:
             remove_multiproc_dir(metrics_dir)
     return 0
 
@@ -63,9 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     parser = argparse.ArgumentParser(prog="python -m service")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("migrate", help="apply pending migrations to DATABASE_URL").set_defaults(
-        run=_migrate
-    )
+    commands.add_parser("migrate", help="apply pending migrations to DATABASE_URL").set_defaults(run=_migrate)
     serve = commands.add_parser("serve", help="serve the API (WEB_WORKERS worker processes)")
     serve.add_argument("--host", default="0.0.0.0")
     serve.add_argument("--port", type=int, default=8000)
@@ -81,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     make.set_defaults(run=_makemigrations)
     add_audit_command(commands)
     args = parser.parse_args(argv)
-    return args.run(args)
+    status: int = args.run(args)
+    return status
 
 
 if __name__ == "__main__":

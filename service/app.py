@@ -2,25 +2,34 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
+import math
 from datetime import timedelta
+from typing import Any
 
 from sanic import Sanic
 from sanic_ext import Extend
 
 from service.config import Settings, check_production, get_settings
-from service.db import close_orm, dialect_of, init_orm, warm_up
-from service.domain.auth import TokenService
-from service.domain.idempotency import IdempotencyStore
-from service.domain.economy import Catalogue
-from service.http import attribution, auth, docs, events, health, pipeline, server_wallet, wallet
+from service.db import dialect_of
+from service.events import routes as events
+from service.http import docs
 from service.http.errors import JsonErrorHandler
-from service.http.metrics import install_metrics
 from service.http.middleware import install_middleware
 from service.http.ratelimit import install_rate_limits
+from service.idempotency.store import IdempotencyStore
+from service.identity import routes as auth
+from service.identity.tokens import TokenService
+from service.lifecycle import install_lifecycle
 from service.logs import configure_logging
+from service.monitoring import health_routes as health
+from service.monitoring.http_metrics import install_metrics
+from service.pipeline_runs import routes as pipeline
+from service.postbacks import routes as attribution
+from service.sanic_types import App
+from service.wallet import routes as wallet
+from service.wallet import server_routes as server_wallet
+from service.wallet.economy import Catalogue
 
 log = logging.getLogger("service.app")
 
@@ -29,10 +38,9 @@ MAX_BODY_BYTES = 1024 * 1024
 CORS_METHODS = "GET,POST,PUT,DELETE"
 CORS_HEADERS = "Authorization,Content-Type,X-Request-ID,Idempotency-Key"
 CORS_EXPOSED = "X-Request-ID,Idempotent-Replayed,Retry-After"
-IDEMPOTENCY_PURGE_INTERVAL_SECONDS = 600
 
 
-def _openapi_config(settings: Settings) -> dict:
+def _openapi_config(settings: Settings) -> dict[str, Any]:
     return {
         # sanic-ext's only route is the document at /openapi.json (service.http.docs fills it);
         # its UIs load from CDNs, so service.http.docs serves Swagger UI and ReDoc itself.
@@ -56,7 +64,7 @@ bound); game servers move currency for any user with `X-Server-Key`; operators u
 `X-Admin-Token`. Every error is `{"error", "message", "details"?, "requestId"}`."""
 
 
-def _describe_api(app: Sanic) -> None:
+def _describe_api(app: App) -> None:
     spec = app.ext.openapi
     spec.describe(
         "Gaming backend",
@@ -65,19 +73,7 @@ def _describe_api(app: Sanic) -> None:
     )
 
 
-async def purge_idempotency_keys_forever(app: Sanic) -> None:
-    store: IdempotencyStore = app.ctx.idempotency
-    while True:
-        try:
-            purged = await store.purge_expired()
-            if purged:
-                log.info("purged %d expired idempotency keys", purged)
-        except Exception:  # a failed purge must not end the timer; the next one catches up
-            log.exception("idempotency key purge failed")
-        await asyncio.sleep(IDEMPOTENCY_PURGE_INTERVAL_SECONDS)
-
-
-def create_app(settings: Settings | object | None = None, name: str = APP_NAME) -> Sanic:
+def create_app(settings: Settings | object | None = None, name: str = APP_NAME) -> App:
     # Sanic's CLI (`sanic service.app:create_app --factory`) passes its parsed arguments here;
     # anything that is not Settings means "read the settings from the environment".
     if not isinstance(settings, Settings):
@@ -92,7 +88,7 @@ def create_app(settings: Settings | object | None = None, name: str = APP_NAME) 
     app.config.REQUEST_MAX_SIZE = MAX_BODY_BYTES
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.config.ACCESS_LOG = False
-    app.config.RESPONSE_TIMEOUT = pipeline.response_timeout(settings, app.config.RESPONSE_TIMEOUT)
+    app.config.RESPONSE_TIMEOUT = math.ceil(pipeline.response_timeout(settings, app.config.RESPONSE_TIMEOUT))
     app.config.update(_openapi_config(settings))
     app.ctx.settings = settings
     app.ctx.dialect = dialect_of(settings.DATABASE_URL)
@@ -108,34 +104,17 @@ def create_app(settings: Settings | object | None = None, name: str = APP_NAME) 
     install_metrics(app)
     install_rate_limits(app, settings)
     for blueprint in (
-        health.bp, auth.bp, wallet.bp, server_wallet.bp, events.bp, attribution.bp, pipeline.bp,
+        health.bp,
+        auth.bp,
+        wallet.bp,
+        server_wallet.bp,
+        events.bp,
+        attribution.bp,
+        pipeline.bp,
         docs.bp,
     ):
         app.blueprint(blueprint)
     docs.install_openapi_document(app)
 
-    @app.before_server_start
-    async def open_database(app: Sanic) -> None:
-        await init_orm(
-            settings.DATABASE_URL,
-            settings.DB_POOL_MAX,
-            connect_timeout=settings.DB_CONNECT_TIMEOUT_SECONDS,
-            command_timeout=settings.DB_COMMAND_TIMEOUT_SECONDS,
-        )
-        await warm_up(settings.DATABASE_URL)
-
-    @app.after_server_start
-    async def schedule_purges(app: Sanic) -> None:
-        app.ctx.purge_task = asyncio.create_task(purge_idempotency_keys_forever(app))
-
-    @app.before_server_stop
-    async def stop_purges(app: Sanic) -> None:
-        app.ctx.purge_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await app.ctx.purge_task
-
-    @app.after_server_stop
-    async def close_database(app: Sanic) -> None:
-        await close_orm()
-
+    install_lifecycle(app)
     return app

@@ -2,7 +2,7 @@
 
 Exit status 0 when every balance matches its ledger, 1 when any does not (so cron or CI can
 act on it), 2 when the database cannot be reached. The server also runs the audit every
-BALANCE_AUDIT_INTERVAL_SECONDS (service.monitoring) and exports the figures on /metrics.
+BALANCE_AUDIT_INTERVAL_SECONDS (service.monitoring.jobs) and exports the figures on /metrics.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ import asyncio
 import json
 import sys
 
-from service import metrics
 from service.config import get_settings
 from service.db import close_orm, init_orm, is_database_unavailable
-from service.domain.audit import DEFAULT_OFFENDER_LIMIT, AuditReport, audit_balances
+from service.monitoring import metrics
+from service.wallet.audit import DEFAULT_OFFENDER_LIMIT, AuditReport, audit_balances
 
 
 async def _audit(database_url: str, limit: int) -> AuditReport:
@@ -49,11 +49,13 @@ def _at_least_one(text: str) -> int:
     return value
 
 
-def add_command(commands: argparse._SubParsersAction) -> None:
-    audit = commands.add_parser(
-        "audit", help="check balance = sum of ledger deltas >= 0 for every user"
+def add_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    audit = commands.add_parser("audit", help="check balance = sum of ledger deltas >= 0 for every user")
+    audit.add_argument(
+        "--limit",
+        type=_at_least_one,
+        default=DEFAULT_OFFENDER_LIMIT,
+        help="offenders to list (all are counted)",
     )
-    audit.add_argument("--limit", type=_at_least_one, default=DEFAULT_OFFENDER_LIMIT,
-                       help="offenders to list (all are counted)")
     audit.add_argument("--json", action="store_true", help="one JSON object instead of text")
     audit.set_defaults(run=run)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
+
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from service.domain.ratelimit import Rate
+from service.infrastructure.redis_rate_limit import Rate
 
 DEFAULT_JWT_SECRET = "test_secret"
 DEFAULT_AF_SECRET = "appsflyer_secret_key"
@@ -64,7 +65,7 @@ class Settings(BaseSettings):
     RATE_LIMIT_KEY_PREFIX: str = "gaming-backend:ratelimit"
     # Refuse unsigned postbacks outside production too (e.g. staging); production always does.
     AF_REQUIRE_PROOF: bool = False
-    # Operations (service.monitoring, service.db): 0 disables the in-server balance audit.
+    # Operations (service.monitoring.jobs, service.db): 0 disables the in-server balance audit.
     # Identity and economy (SPEC §3b).
     SERVER_KEY: str | None = None
     ECONOMY_FILE: str | None = None
@@ -80,8 +81,16 @@ class Settings(BaseSettings):
     DB_COMMAND_TIMEOUT_SECONDS: float = Field(default=5, gt=0)
 
     @field_validator(
-        "ADMIN_TOKEN", "AF_PUSH_TOKEN", "AIRFLOW_API_URL", "AIRFLOW_USERNAME",
-        "AIRFLOW_PASSWORD", "WEB_WORKERS", "REDIS_URL", "SERVER_KEY", "ECONOMY_FILE", "AUTH_ALLOW_BARE_LOGIN",
+        "ADMIN_TOKEN",
+        "AF_PUSH_TOKEN",
+        "AIRFLOW_API_URL",
+        "AIRFLOW_USERNAME",
+        "AIRFLOW_PASSWORD",
+        "WEB_WORKERS",
+        "REDIS_URL",
+        "SERVER_KEY",
+        "ECONOMY_FILE",
+        "AUTH_ALLOW_BARE_LOGIN",
         mode="before",
     )
     @classmethod

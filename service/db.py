@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
 from tortoise import Tortoise
 from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.connection import get_connection
@@ -113,12 +113,19 @@ def connection_config(
     }
 
 
-def tortoise_config(database_url: str, pool_max: int = 20, **timeouts: float | None) -> dict[str, Any]:
+def tortoise_config(
+    database_url: str,
+    pool_max: int = 20,
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_SECONDS,
+    command_timeout: float | None = DEFAULT_COMMAND_TIMEOUT_SECONDS,
+) -> dict[str, Any]:
     # The connection is named after its dialect: Tortoise caches compiled SQL per connection
     # name, so one process (e.g. the test suite) may use SQLite and PostgreSQL in turn.
     connection_name = dialect_of(database_url)
     return {
-        "connections": {connection_name: connection_config(database_url, pool_max, **timeouts)},
+        "connections": {
+            connection_name: connection_config(database_url, pool_max, connect_timeout, command_timeout)
+        },
         "apps": {APP_LABEL: {"models": MODEL_MODULES, "default_connection": connection_name}},
         "use_tz": True,
         "timezone": "UTC",
@@ -129,12 +136,18 @@ def migrations_location(database_url: str) -> Path:
     return MIGRATIONS_ROOT / dialect_of(database_url)
 
 
-async def init_orm(database_url: str, pool_max: int = 20, **timeouts: float | None) -> None:
-    """`timeouts`: connect_timeout / command_timeout (seconds; PostgreSQL only)."""
+async def init_orm(
+    database_url: str,
+    pool_max: int = 20,
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_SECONDS,
+    command_timeout: float | None = DEFAULT_COMMAND_TIMEOUT_SECONDS,
+) -> None:
+    """The timeouts are in seconds and apply to PostgreSQL only."""
     # Sanic handles requests in tasks that do not inherit the listener's context, so the ORM
     # context must be reachable process-wide (Tortoise 1.x keeps it in a context variable).
     await Tortoise.init(
-        config=tortoise_config(database_url, pool_max, **timeouts), _enable_global_fallback=True
+        config=tortoise_config(database_url, pool_max, connect_timeout, command_timeout),
+        _enable_global_fallback=True,
     )
 
 
@@ -143,8 +156,8 @@ async def warm_up(database_url: str) -> bool:
 
     Tortoise's SQLite client takes its connection lock and then connects lazily; a request
     cancelled in between (a client giving up on the very first request) leaks that lock and
-    hangs the worker for good. Connecting here, where nothing cancels it, avoids that. A database that is down only logs a warning: the
-    service still starts and /health answers 503 until it is back.
+    hangs the worker for good. Connecting here, where nothing cancels it, avoids that. A database
+    that is down only logs a warning: the service still starts and /health answers 503 until it is back.
     """
     try:
         await get_connection(dialect_of(database_url)).execute_query("SELECT 1")

@@ -10,6 +10,7 @@ import logging
 import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from typing import Any
 
 request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
 
@@ -44,13 +45,9 @@ class JsonFormatter(logging.Formatter):
 TEXT_FORMAT = "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"
 
 
-def configure_logging(json_lines: bool, level: str = "INFO") -> dict:
+def configure_logging(json_lines: bool, level: str = "INFO") -> dict[str, Any]:
     """Returns a logging dictConfig for Sanic (which applies it in every worker)."""
-    formatter = (
-        {"()": JsonFormatter}
-        if json_lines
-        else {"format": TEXT_FORMAT}
-    )
+    formatter = {"()": JsonFormatter} if json_lines else {"format": TEXT_FORMAT}
     handler = {
         "class": "logging.StreamHandler",
         "stream": sys.stdout,

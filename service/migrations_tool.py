@@ -50,7 +50,9 @@ def make_migrations(name: str, write: bool = True) -> dict[str, str]:
         result = subprocess.run(
             [sys.executable, "-m", "service", "makemigrations", name, "--dialect", dialect]
             + ([] if write else ["--check"]),
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
         )
         created[dialect] = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
     if write:

@@ -90,7 +90,9 @@ class RawPostback(Model):
 
 class WalletLedger(Model):
     id = fields.BigIntField(primary_key=True)
-    user = fields.ForeignKeyField("models.User", related_name="ledger", on_delete=fields.RESTRICT)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="ledger", on_delete=fields.RESTRICT
+    )
     delta = fields.BigIntField()
     balance_after = fields.BigIntField()
     reason = fields.CharField(max_length=100)
@@ -102,6 +104,6 @@ class WalletLedger(Model):
         table = "wallet_ledger"
         indexes = (
             Index(fields=("user_id", "ts"), name="idx_ledger_user_ts"),
-            # Economy caps count a user's grants of one reason today (service.domain.wallet).
+            # Economy caps count a user's grants of one reason today (service.wallet.rules).
             Index(fields=("user_id", "reason", "ts"), name="idx_ledger_user_reason_ts"),
         )

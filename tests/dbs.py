@@ -46,7 +46,7 @@ async def _admin(statement: str) -> None:
 def postgres_unreachable_reason() -> str | None:
     try:
         asyncio.run(_admin("SELECT 1"))
-    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
         return f"PostgreSQL at {test_database_url()} is unreachable: {exc!r}"
     return None
 
@@ -72,9 +72,7 @@ async def _truncate_postgres(url: str) -> None:
     try:
         tables = [
             r["tablename"]
-            for r in await conn.fetch(
-                "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
-            )
+            for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
             if r["tablename"] not in KEEP_TABLES
         ]
         # DELETE is much faster than TRUNCATE on tables this small; replica mode skips the
@@ -82,8 +80,7 @@ async def _truncate_postgres(url: str) -> None:
         statements = "".join(f'DELETE FROM "{t}";' for t in tables)
         if statements:
             await conn.execute(
-                f"SET session_replication_role = replica;{statements}"
-                "SET session_replication_role = DEFAULT;"
+                f"SET session_replication_role = replica;{statements}SET session_replication_role = DEFAULT;"
             )
     finally:
         await conn.close()

@@ -90,9 +90,7 @@ class LiveServerPool:
     env_for: Callable[[str], dict[str, str]]
     servers: dict[tuple, LiveServer] = field(default_factory=dict)
 
-    def __call__(
-        self, database_url: str, workers: int = 1, env: dict[str, str] | None = None
-    ) -> LiveServer:
+    def __call__(self, database_url: str, workers: int = 1, env: dict[str, str] | None = None) -> LiveServer:
         key = (database_url, workers, tuple(sorted((env or {}).items())))
         server = self.servers.get(key)
         if server is None or server.process.poll() is not None:
@@ -107,14 +105,26 @@ class LiveServerPool:
         log_path = self.log_dir / f"server-{port}.log"
         env = {**os.environ, **self.env_for(database_url), **extra_env, "PYTHONUNBUFFERED": "1"}
         command = [
-            sys.executable, "-m", "service", "serve",
-            "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+            sys.executable,
+            "-m",
+            "service",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
         ]
         with log_path.open("wb") as log_file:
             # Own session: when a worker fails to start, Sanic SIGKILLs its process group,
             # which would otherwise include this test run.
             process = subprocess.Popen(
-                command, cwd=REPO_ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
+                command,
+                cwd=REPO_ROOT,
+                env=env,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
         server = LiveServer(f"http://127.0.0.1:{port}", process, log_path)

@@ -91,20 +91,31 @@ class Simulator:
         )
 
     def curl_command(self, body: bytes) -> str:
-        return " ".join([
-            "curl -sS -X POST", shlex.quote(self.endpoint),
-            "-H 'Content-Type: application/json'",
-            "-H", shlex.quote(f"X-AF-Signature: {sign(self.secret, body)}"),
-            "--data-binary", shlex.quote(body.decode()),
-        ])
+        return " ".join(
+            [
+                "curl -sS -X POST",
+                shlex.quote(self.endpoint),
+                "-H 'Content-Type: application/json'",
+                "-H",
+                shlex.quote(f"X-AF-Signature: {sign(self.secret, body)}"),
+                "--data-binary",
+                shlex.quote(body.decode()),
+            ]
+        )
 
     def run(self) -> list[Outcome]:
         outcomes: list[Outcome] = []
         bodies = [purchase_payload(self.run_id, n) for n in range(1, 8)]
         with httpx.Client(timeout=self.timeout) as client:
 
-            def case(number: int, name: str, body: bytes, headers: dict[str, str],
-                     expected: int, check: Callable[[dict], str | None] | None = None) -> dict:
+            def case(
+                number: int,
+                name: str,
+                body: bytes,
+                headers: dict[str, str],
+                expected: int,
+                check: Callable[[dict], str | None] | None = None,
+            ) -> dict:
                 try:
                     response = self.post(client, body, headers)
                 except httpx.HTTPError as exc:
@@ -118,52 +129,82 @@ class Simulator:
                 if problem is None and check is not None:
                     problem = check(answer)
                 detail = f"{response.status_code} {json.dumps(answer, separators=(',', ':'))}"
-                outcomes.append(Outcome(number, name, problem is None,
-                                        detail if problem is None else f"{detail} ({problem})"))
+                outcomes.append(
+                    Outcome(
+                        number, name, problem is None, detail if problem is None else f"{detail} ({problem})"
+                    )
+                )
                 return answer
 
             def stored(answer: dict) -> str | None:
                 ok = answer.get("ok") is True and isinstance(answer.get("postbackId"), int)
                 return None if ok and isinstance(answer.get("eventId"), int) else "no ids in answer"
 
-            case(1, "no signature", bodies[0], {}, 401 if self.production else 200,
-                 None if self.production else stored)
-            signed = case(2, "valid HMAC signature", bodies[1],
-                          {"X-AF-Signature": sign(self.secret, bodies[1])}, 200, stored)
+            case(
+                1,
+                "no signature",
+                bodies[0],
+                {},
+                401 if self.production else 200,
+                None if self.production else stored,
+            )
+            signed = case(
+                2,
+                "valid HMAC signature",
+                bodies[1],
+                {"X-AF-Signature": sign(self.secret, bodies[1])},
+                200,
+                stored,
+            )
             case(3, "invalid signature", bodies[2], {"X-AF-Signature": "0" * 64}, 401)
             tampered = bodies[3].replace(b'"event_revenue_usd":"', b'"event_revenue_usd":"99')
             case(4, "tampered payload", tampered, {"X-AF-Signature": sign(self.secret, bodies[3])}, 401)
             print("curl for manual testing (case 5 sends it once):\n  " + self.curl_command(bodies[4]))
-            case(5, "curl command", bodies[4], {"X-AF-Signature": sign(self.secret, bodies[4])},
-                 200, stored)
+            case(5, "curl command", bodies[4], {"X-AF-Signature": sign(self.secret, bodies[4])}, 200, stored)
 
             def same_ids(answer: dict) -> str | None:
                 same = all(answer.get(k) == signed.get(k) for k in ("postbackId", "eventId"))
                 return None if same and answer.get("duplicate") is True else "not the first ids"
 
-            case(6, "retry of case 2", bodies[1], {"X-AF-Signature": sign(self.secret, bodies[1])},
-                 200, same_ids)
+            case(
+                6,
+                "retry of case 2",
+                bodies[1],
+                {"X-AF-Signature": sign(self.secret, bodies[1])},
+                200,
+                same_ids,
+            )
             if self.push_token:
-                case(7, "push API token", bodies[6], {self.push_token_header: self.push_token},
-                     200, stored)
+                case(7, "push API token", bodies[6], {self.push_token_header: self.push_token}, 200, stored)
         return outcomes
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", default="http://localhost:8000", help="server base URL")
-    parser.add_argument("--secret", default=os.environ.get("AF_SECRET", DEFAULT_SECRET),
-                        help="AF_SECRET of the server (default: $AF_SECRET or the dev default)")
-    parser.add_argument("--production", action="store_true",
-                        help="expect production behaviour: unsigned postbacks are refused")
-    parser.add_argument("--push-token", default=os.environ.get("AF_PUSH_TOKEN"),
-                        help="also try the Push API token (default: $AF_PUSH_TOKEN)")
-    parser.add_argument("--push-token-header",
-                        default=os.environ.get("AF_PUSH_TOKEN_HEADER", "Authorization"))
+    parser.add_argument(
+        "--secret",
+        default=os.environ.get("AF_SECRET", DEFAULT_SECRET),
+        help="AF_SECRET of the server (default: $AF_SECRET or the dev default)",
+    )
+    parser.add_argument(
+        "--production",
+        action="store_true",
+        help="expect production behaviour: unsigned postbacks are refused",
+    )
+    parser.add_argument(
+        "--push-token",
+        default=os.environ.get("AF_PUSH_TOKEN"),
+        help="also try the Push API token (default: $AF_PUSH_TOKEN)",
+    )
+    parser.add_argument(
+        "--push-token-header", default=os.environ.get("AF_PUSH_TOKEN_HEADER", "Authorization")
+    )
     parser.add_argument("--timeout", type=float, default=10.0)
     args = parser.parse_args(argv)
-    simulator = Simulator(args.url, args.secret, args.production, args.push_token,
-                          args.push_token_header, args.timeout)
+    simulator = Simulator(
+        args.url, args.secret, args.production, args.push_token, args.push_token_header, args.timeout
+    )
     mode = "production" if args.production else "development"
     print(f"AppsFlyer postback simulator -> {simulator.endpoint} (expecting {mode} behaviour)")
     outcomes = simulator.run()

@@ -11,7 +11,7 @@ Fails when a documented route has no scenario, so new routes cannot go untested.
 
     python tools/make_postman.py [--output postman_collection.json]
 
-tests/attribution/test_postman.py fails when the committed file is stale;
+tests/deploy/test_postman.py fails when the committed file is stale;
 tests/docs/test_newman.py runs it with newman against a live server.
 """
 from __future__ import annotations

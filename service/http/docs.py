@@ -32,11 +32,12 @@ from service.http.schemas import ErrorResponse
 OPENAPI_VERSION = "3.1.0"
 OPENAPI_PATH = "/openapi.json"
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-BEARER = [{"bearer": []}]
-OPTIONAL_BEARER = [{}, {"bearer": []}]
-OPTIONAL_BEARER_OR_ADMIN = [{}, {"bearer": []}, {"adminToken": []}]
-ADMIN_TOKEN = [{"adminToken": []}]
-SERVER_KEY = [{"serverKey": []}]
+Security = list[dict[str, list[str]]]
+BEARER: Security = [{"bearer": []}]
+OPTIONAL_BEARER: Security = [{}, {"bearer": []}]
+OPTIONAL_BEARER_OR_ADMIN: Security = [{}, {"bearer": []}, {"adminToken": []}]
+ADMIN_TOKEN: Security = [{"adminToken": []}]
+SERVER_KEY: Security = [{"serverKey": []}]
 
 SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
     "bearer": {
@@ -102,7 +103,7 @@ class JsonSchema(Schema):
     plain dict as an object description)."""
 
     def __init__(self, schema: dict[str, Any]) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # sanic-ext's Definition is untyped
         self.schema = schema
 
     def serialize(self) -> dict[str, Any]:
@@ -147,7 +148,7 @@ def documented(
     query: type[BaseModel] | None = None,
     ok_status: int = 200,
     errors: tuple[int, ...] = (),
-    security: list[dict[str, list]] | None = None,
+    security: Security | None = None,
     idempotent: bool = False,
     error_texts: dict[int, str] | None = None,
 ) -> Callable[[Any], Any]:
@@ -194,7 +195,7 @@ bp.static("/docs/assets", str(STATIC_DIR), name="docs_assets")
 
 
 def openapi_document(app: Sanic) -> dict[str, Any]:
-    document = SpecificationBuilder().build(app).serialize()
+    document = SpecificationBuilder().build(app).serialize()  # type: ignore[no-untyped-call]
     # The schemas are Pydantic's JSON Schema 2020-12 (e.g. `"type": "null"` alternatives),
     # which is the dialect of OpenAPI 3.1; sanic-ext labels every document 3.0.3.
     document["openapi"] = OPENAPI_VERSION

@@ -12,8 +12,8 @@ from sanic.exceptions import SanicException
 from sanic.handlers import ErrorHandler
 from sanic.response import HTTPResponse, json
 
+from service import errors as domain
 from service.db import is_database_unavailable
-from service.domain.errors import DomainError
 from service.http.middleware import add_standard_headers, request_id_of
 
 log = logging.getLogger("service.http")
@@ -36,20 +36,34 @@ _SANIC_CODES = {
 }
 
 
-class MalformedJson(DomainError):
-    status = 400
-    code = "malformed_json"
+# The one place a domain failure becomes an HTTP status: the nearest class in the error's MRO
+# wins, so a new rule's error (e.g. InsufficientFunds, a Conflict) needs no entry of its own.
+STATUS_OF_ERROR: dict[type[domain.DomainError], int] = {
+    domain.DomainError: 400,
+    domain.MalformedJson: 400,
+    domain.Unauthorized: 401,
+    domain.Forbidden: 403,
+    domain.NotFound: 404,
+    domain.Conflict: 409,
+    domain.PayloadTooLarge: 413,
+    domain.ValidationFailed: 422,
+    domain.RateLimited: 429,
+    domain.Unavailable: 503,
+}
+_resolved: dict[type[domain.DomainError], int] = {}
 
 
-class PayloadTooLarge(DomainError):
-    """For routes with a tighter limit than the global 1 MiB (e.g. postbacks, 64 KiB)."""
-
-    status = 413
-    code = "payload_too_large"
+def status_of(error: domain.DomainError) -> int:
+    kind = type(error)
+    status = _resolved.get(kind)
+    if status is None:
+        status = next(STATUS_OF_ERROR[c] for c in kind.__mro__ if c in STATUS_OF_ERROR)
+        _resolved[kind] = status
+    return status
 
 
 def error_body(
-    request: Request | None, code: str, message: str, details: list[dict] | None = None
+    request: Request | None, code: str, message: str, details: list[dict[str, Any]] | None = None
 ) -> dict[str, Any]:
     body: dict[str, Any] = {"error": code, "message": message}
     if details:
@@ -63,7 +77,7 @@ def error_response(
     status: int,
     code: str,
     message: str,
-    details: list[dict] | None = None,
+    details: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
 ) -> HTTPResponse:
     all_headers = dict(headers or {})
@@ -90,10 +104,14 @@ class JsonErrorHandler(ErrorHandler):
         return response
 
     def _render(self, request: Request, exception: Exception) -> HTTPResponse:
-        if isinstance(exception, DomainError):
+        if isinstance(exception, domain.DomainError):
             retry_after = exception.retry_after_s
             return error_response(
-                request, exception.status, exception.code, exception.message, exception.details,
+                request,
+                status_of(exception),
+                exception.code,
+                exception.message,
+                exception.details,
                 headers={"Retry-After": str(retry_after)} if retry_after is not None else None,
             )
         if isinstance(exception, SanicException):
@@ -108,14 +126,17 @@ class JsonErrorHandler(ErrorHandler):
             # 499 (nginx's "client closed request"), not 503: in the metrics a client giving
             # up must not count towards the 5xx error rate that pages people.
             log.info("request cancelled by the client")
-            return error_response(request, CLIENT_CLOSED_REQUEST, "request_cancelled",
-                                  "The request was cancelled")
+            return error_response(
+                request, CLIENT_CLOSED_REQUEST, "request_cancelled", "The request was cancelled"
+            )
         if is_database_unavailable(exception):
             log.warning("database unavailable: %r", exception)
             return error_response(
-                request, 503, "database_unavailable", "The database is unavailable; retry shortly",
+                request,
+                503,
+                "database_unavailable",
+                "The database is unavailable; retry shortly",
                 headers={"Retry-After": "1"},
             )
         log.error("unhandled exception", exc_info=exception)
         return error_response(request, 500, "internal_error", "An unexpected error occurred")
-

@@ -1,5 +1,5 @@
 """Rate limits on routes: per client IP (`/track`, `/login`) or per user (wallet writes, `/event`);
-counting is service.domain.ratelimit.
+counting is service.infrastructure.redis_rate_limit.
 
 The client is the socket peer. Behind a reverse proxy set Sanic's own trust settings
 (`SANIC_PROXIES_COUNT=1`, or `SANIC_REAL_IP_HEADER` / `SANIC_FORWARDED_SECRET`); only then does a
@@ -17,12 +17,13 @@ from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import Any
 
-from sanic import Request, Sanic
+from sanic import Request
 from sanic.response import HTTPResponse
 
 from service.config import Settings
-from service.domain.ratelimit import Rate, build_rate_limiter
 from service.http.errors import error_response
+from service.infrastructure.redis_rate_limit import Rate
+from service.sanic_types import App
 
 log = logging.getLogger("service.ratelimit")
 
@@ -46,27 +47,21 @@ def configured_rates(settings: Settings) -> dict[str, Rate]:
     }
 
 
-def install_rate_limits(app: Sanic, settings: Settings) -> None:
+def install_rate_limits(app: App, settings: Settings) -> None:
     app.ctx.rates = configured_rates(settings)
 
     @app.main_process_start
-    async def refuse_unshared_limits(app: Sanic) -> None:
+    async def refuse_unshared_limits(app: App) -> None:
         workers = app.state.workers
         if workers > 1 and not settings.REDIS_URL:
             if settings.is_production:
                 raise UnsharedRateLimits(workers)
             log.warning(
                 "RATE LIMITS ARE PER WORKER: %d workers and no REDIS_URL, so each client gets "
-                "%d times its budget. Set REDIS_URL for a shared count.", workers, workers
+                "%d times its budget. Set REDIS_URL for a shared count.",
+                workers,
+                workers,
             )
-
-    @app.before_server_start
-    async def open_rate_limiter(app: Sanic) -> None:
-        app.ctx.rate_limiter = build_rate_limiter(settings.REDIS_URL, settings.RATE_LIMIT_KEY_PREFIX)
-
-    @app.after_server_stop
-    async def close_rate_limiter(app: Sanic) -> None:
-        await app.ctx.rate_limiter.close()
 
 
 def _client_ip(request: Request) -> str:
@@ -74,8 +69,9 @@ def _client_ip(request: Request) -> str:
 
 
 def _caller(request: Request) -> str:
-    # Set by the auth guards (service.http.auth), which must run before this limit.
-    return request.ctx.user_id
+    # Set by the auth guards (service.identity.routes), which must run before this limit.
+    user_id: str = request.ctx.user_id
+    return user_id
 
 
 def rate_limited(scope: str, per_user: bool = False) -> Callable[[Handler], Handler]:

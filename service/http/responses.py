@@ -1,23 +1,28 @@
-"""Response shaping shared by the routes."""
+"""Response shaping shared by the routes: every body is its documented pydantic model."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
-from service.http.schemas import PageQuery
+from pydantic import BaseModel
+from sanic.response import HTTPResponse
+
+from service.http.schemas import PageQuery, iso
+
+__all__ = ["iso", "page_fields", "respond"]
 
 
-def iso(moment: datetime) -> str:
-    """ISO 8601 in UTC with offset and microseconds, as the brief shows."""
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+def respond(body: BaseModel, status: int = 200, headers: dict[str, str] | None = None) -> HTTPResponse:
+    return HTTPResponse(
+        body.model_dump_json(), status=status, headers=headers, content_type="application/json"
+    )
 
 
-def paged(items_key: str, items: list[Any], total: int, query: PageQuery) -> dict[str, Any]:
+def page_fields(item_count: int, total: int, query: PageQuery) -> dict[str, Any]:
+    """The Page fields of a list response."""
     return {
-        items_key: items,
         "total": total,
         "limit": query.limit,
         "offset": query.offset,
-        "hasMore": query.offset + len(items) < total,
+        "hasMore": query.offset + item_count < total,
     }

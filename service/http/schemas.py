@@ -8,20 +8,22 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     StringConstraints,
+    field_serializer,
     field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
-from service.domain.json_depth import MAX_JSON_DEPTH, exceeds_depth
+from service.json_depth import MAX_JSON_DEPTH, exceeds_depth
 
 EXAMPLE_USER = "player_12345"
 EXAMPLE_TIME = "2025-11-12T10:30:00+00:00"
@@ -170,6 +172,20 @@ class StatsQuery(EventFilterQuery):
 # ---- responses ------------------------------------------------------------------------------
 
 
+def iso(moment: datetime) -> str:
+    """ISO 8601 in UTC with offset and microseconds, as the brief shows."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+class ResponseModel(BaseModel):
+    """A documented response: handlers build the body from it, so docs and bodies cannot drift."""
+
+    # Pydantic would write "Z" and drop zero microseconds; the contract's timestamps keep both.
+    @field_serializer("*", mode="wrap", when_used="json")
+    def _timestamps_as_contract(self, value: Any, handler: SerializerFunctionWrapHandler) -> Any:
+        return iso(value) if isinstance(value, datetime) else handler(value)
+
+
 class ErrorDetail(BaseModel):
     """What is wrong with one input field."""
 
@@ -195,7 +211,7 @@ class ErrorResponse(BaseModel):
     requestId: str = Field(description="The X-Request-ID of the request, for the logs")
 
 
-class LoginResponse(BaseModel):
+class LoginResponse(ResponseModel):
     """A bearer token for the other routes."""
 
     model_config = example(
@@ -207,7 +223,7 @@ class LoginResponse(BaseModel):
     expiresAt: datetime = Field(description="When the token expires (JWT_TTL_MIN after issue)")
 
 
-class LogoutResponse(BaseModel):
+class LogoutResponse(ResponseModel):
     """Every token issued to the caller so far is revoked."""
 
     model_config = example(ok=True)
@@ -223,7 +239,7 @@ class ServerAmountRequest(AmountRequest):
     userId: UserId = Field(description="The player whose balance changes")
 
 
-class DatabaseHealth(BaseModel):
+class DatabaseHealth(ResponseModel):
     """The database as the service sees it."""
 
     model_config = example(status="connected", type="postgres", tables="accessible")
@@ -233,7 +249,7 @@ class DatabaseHealth(BaseModel):
     tables: Literal["accessible", "inaccessible"] = Field(description="Whether the service's tables can be read")
 
 
-class HealthChecks(BaseModel):
+class HealthChecks(ResponseModel):
     """Row counts (null when the database is unreachable)."""
 
     model_config = example(users=42, events=1234)
@@ -242,7 +258,7 @@ class HealthChecks(BaseModel):
     events: int | None = Field(description="Events in the database")
 
 
-class HealthResponse(BaseModel):
+class HealthResponse(ResponseModel):
     """Service health: 200 healthy, 503 when the database is unreachable."""
 
     model_config = example(
@@ -259,7 +275,7 @@ class HealthResponse(BaseModel):
     checks: HealthChecks = Field(description="Row counts")
 
 
-class BalanceChangeResponse(BaseModel):
+class BalanceChangeResponse(ResponseModel):
     """The balance after the change."""
 
     model_config = example(ok=True, balance=1500)
@@ -268,7 +284,7 @@ class BalanceChangeResponse(BaseModel):
     balance: int = Field(description="The new balance (never negative)")
 
 
-class BalanceResponse(BaseModel):
+class BalanceResponse(ResponseModel):
     """The caller's balance."""
 
     model_config = example(userId=EXAMPLE_USER, balance=1500)
@@ -277,14 +293,14 @@ class BalanceResponse(BaseModel):
     balance: int = Field(description="Current balance (= the sum of the ledger)")
 
 
-class Page(BaseModel):
+class Page(ResponseModel):
     total: int = Field(description="Entries matching the filters, all pages together")
     limit: int = Field(description="Page size used")
     offset: int = Field(description="Entries skipped")
     hasMore: bool = Field(description="Whether another page follows")
 
 
-class LedgerEntry(BaseModel):
+class LedgerEntry(ResponseModel):
     """One balance change."""
 
     model_config = example(
@@ -311,7 +327,7 @@ class LedgerResponse(Page):
     entries: list[LedgerEntry] = Field(description="This page of entries")
 
 
-class EventCreatedResponse(BaseModel):
+class EventCreatedResponse(ResponseModel):
     """The stored event."""
 
     model_config = example(ok=True, eventId=101)
@@ -320,7 +336,7 @@ class EventCreatedResponse(BaseModel):
     eventId: int = Field(description="The new event's id")
 
 
-class EventOut(BaseModel):
+class EventOut(ResponseModel):
     """One event."""
 
     model_config = example(id=101, type="level_up", ts=EXAMPLE_TIME, meta='{"level": 5}')
@@ -342,7 +358,7 @@ class EventsResponse(Page):
     events: list[EventOut] = Field(description="This page of events")
 
 
-class TypeStats(BaseModel):
+class TypeStats(ResponseModel):
     """Counts of one event type."""
 
     model_config = example(eventType="level_up", count=3, firstTs=EXAMPLE_TIME, lastTs="2025-11-12T18:00:00+00:00")

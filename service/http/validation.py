@@ -6,14 +6,14 @@ are validated here with the Pydantic models of service.http.schemas.
 
 from __future__ import annotations
 
-from typing import TypeVar
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from sanic import Request
 
-from service.domain.errors import ValidationFailed
-from service.domain.json_depth import MAX_JSON_DEPTH, exceeds_depth
-from service.http.errors import MalformedJson
+from service.errors import MalformedJson, ValidationFailed
+from service.json_depth import MAX_JSON_DEPTH, exceeds_depth
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -22,10 +22,10 @@ class InvalidMeta(ValidationFailed):
     code = "invalid_meta"
 
 
-def _field_name(error: dict) -> str:
+def _field_name(error: Mapping[str, Any]) -> str:
     location = [str(part) for part in error["loc"]]
     if not location:
-        return (error.get("ctx") or {}).get("field", "body")
+        return str((error.get("ctx") or {}).get("field", "body"))
     return ".".join(location)
 
 

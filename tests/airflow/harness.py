@@ -23,9 +23,9 @@ from tortoise.context import TortoiseContext
 from revenue import synth
 from service.config import Settings
 from service.db import tortoise_config
-from service.domain.embedded_pipeline import airflow_env as embedded_airflow_env
-from service.domain.embedded_pipeline import airflow_home_env
 from service.models import RawPostback
+from service.pipeline_runs.embedded import airflow_env as embedded_airflow_env
+from service.pipeline_runs.embedded import airflow_home_env
 from tests.conftest import service_env
 from tests.live import free_port
 

@@ -1,6 +1,6 @@
 """revenue_pipeline run end to end by dag.test() (the embedded worker) on generated data.
 
-Each run goes through service.domain.embedded_pipeline exactly as POST /run-pipeline starts it:
+Each run goes through service.pipeline_runs.embedded exactly as POST /run-pipeline starts it:
 a worker process with its own Airflow home runs the DAG file, and the run record says how it went.
 """
 from __future__ import annotations
@@ -14,9 +14,10 @@ import pytest
 from revenue.postbacks import postbacks_to_purchases
 from revenue.stages import run_all
 from service.config import Settings
-from service.domain import embedded_pipeline
-from service.domain.pipeline_run_store import PipelineRun, RunStore, new_run_id, utc_now_iso
-from service.domain.pipeline_runs import run_store
+from service.pipeline_runs import embedded as embedded_pipeline
+from service.pipeline_runs.routes import run_response
+from service.pipeline_runs.runs import run_store
+from service.pipeline_runs.store import PipelineRun, new_run_id, utc_now_iso
 from tests.airflow.harness import (
     REPORT_DATE,
     break_sessions_line_5,
@@ -100,7 +101,7 @@ def test_a_data_error_fails_at_once_without_retries_and_names_file_and_line(
     assert run.state == "failed" and run.returncode == 1
     assert run.tasks["extract"] == "failed" and run.tries["extract"] == 1
     assert run.error == f"extract: {message}"
-    assert run.public()["error"] == run.error
+    assert run_response(run).error == run.error
     assert {name: (Path(settings.REPORTS_DIR) / name).read_text() for name in REPORT_FILES} == previous
     log = embedded_pipeline.log_tail(run_store(settings), run.run_id)
     assert message in log
@@ -140,4 +141,4 @@ def test_a_run_without_a_date_reports_on_the_latest_cost_date_and_says_why(
     assert run.state == "success", run.summary
     assert (run.report_date, run.report_date_reason) == (REPORT_DATE, "latest_cost_date")
     assert f"report date: {REPORT_DATE} (no date given: the latest day costs_daily.csv covers)" in run.summary
-    assert run.public()["reportDate"] == REPORT_DATE
+    assert run_response(run).reportDate == REPORT_DATE

@@ -2,14 +2,12 @@
 the DAG's publish task, in the shared multiprocess directory that /metrics merges."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sanic import Sanic
 
-from service import metrics
 from service.app import create_app
+from service.monitoring import metrics
 from tests.airflow.harness import REPORT_DATE, pipeline_settings
 from tests.conftest import TEST_ADMIN_TOKEN, asgi_client
 

@@ -14,11 +14,11 @@ import pytest
 from sanic import Sanic
 
 from service.app import create_app
-from service.domain.airflow_api import AirflowClient
+from service.infrastructure.airflow_client import AirflowClient
 from tests.airflow.harness import (
-    break_sessions_line_5,
     REPORT_DATE,
     AirflowServer,
+    break_sessions_line_5,
     pipeline_settings,
     seed_airflow_home,
     start_airflow_standalone,

@@ -10,8 +10,8 @@ import pytest
 from sanic import Sanic
 
 from service.app import create_app
-from service.domain.embedded_pipeline import lock_holder
-from service.domain.pipeline_runs import run_store
+from service.pipeline_runs.embedded import lock_holder
+from service.pipeline_runs.runs import run_store
 from tests.airflow.harness import REPORT_DATE, break_sessions_line_5, pipeline_settings
 from tests.conftest import TEST_ADMIN_TOKEN, asgi_client
 

@@ -44,7 +44,12 @@ def test_scenarios_cover_each_connection_level_and_one_hot_row() -> None:
     planned = scenarios(args.users, args.connections)
 
     assert [(s.name, s.connections) for s in planned] == [
-        ("earn", 64), ("earn", 256), ("mix", 64), ("mix", 256), ("hot-row", 64), ("balance", 64)
+        ("earn", 64),
+        ("earn", 256),
+        ("mix", 64),
+        ("mix", 256),
+        ("hot-row", 64),
+        ("balance", 64),
     ]
     mix = planned[2]
     assert (mix.earn, mix.balance, mix.event, mix.users) == (0.6, 0.3, 0.1, 10_000)
@@ -67,16 +72,29 @@ def test_profile_summary_splits_busy_samples_by_package(tmp_path: Path) -> None:
 
 def _measured(app: str, requests_per_s: float, error_rate: float, cpu: float = 1) -> Measurement:
     return Measurement(
-        scenario="earn", app=app, connections=64, users=10, duration_s=1, requests=1,
-        requests_per_s=requests_per_s, p50_ms=1, p95_ms=1, p99_ms=1, max_ms=1, errors=0,
-        error_rate=error_rate, server_cpu_us_per_request=cpu, postgres_cpu_us_per_request=cpu,
-        wrk_cpu_us_per_request=0, load_before=(0, 0, 0), load_after=(0, 0, 0),
+        scenario="earn",
+        app=app,
+        connections=64,
+        users=10,
+        duration_s=1,
+        requests=1,
+        requests_per_s=requests_per_s,
+        p50_ms=1,
+        p95_ms=1,
+        p99_ms=1,
+        max_ms=1,
+        errors=0,
+        error_rate=error_rate,
+        server_cpu_us_per_request=cpu,
+        postgres_cpu_us_per_request=cpu,
+        wrk_cpu_us_per_request=0,
+        load_before=(0, 0, 0),
+        load_after=(0, 0, 0),
     )
 
 
 def test_ratio_is_service_over_yardstick_and_withheld_when_requests_fail() -> None:
-    clean = ratios([_measured("service", 900, 0.0, cpu=400), _measured("yardstick", 1000, 0.0,
-                                                                           cpu=100)])
+    clean = ratios([_measured("service", 900, 0.0, cpu=400), _measured("yardstick", 1000, 0.0, cpu=100)])
     failing = ratios([_measured("service", 4000, 1.0), _measured("yardstick", 1000, 0.0)])
 
     assert clean == {"earn@64": {"throughput": 0.9, "cpu_cost": 0.25}}

@@ -1,5 +1,6 @@
 """docker-compose.yml against the Compose Specification's own JSON schema (vendored by
 check-jsonschema), plus the wiring the stack depends on."""
+
 from __future__ import annotations
 
 import subprocess
@@ -23,7 +24,9 @@ JOB_TYPES = {"airflow-scheduler": "SchedulerJob", "airflow-dag-processor": "DagP
 def validate(path: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         [CHECK_JSONSCHEMA, "--builtin-schema", "vendor.compose-spec", str(path)],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -39,7 +42,9 @@ def test_compose_file_is_valid_against_the_compose_spec_schema():
 
 def test_the_schema_check_rejects_what_compose_would_reject(tmp_path):
     broken = tmp_path / "docker-compose.yml"
-    broken.write_text(COMPOSE_FILE.read_text().replace('command: ["airflow", "scheduler"]', "comand: scheduler"))
+    broken.write_text(
+        COMPOSE_FILE.read_text().replace('command: ["airflow", "scheduler"]', "comand: scheduler")
+    )
     result = validate(broken)
     assert result.returncode != 0
     assert "comand" in result.stdout

@@ -2,7 +2,6 @@ import datetime as dt
 import math
 
 import pandas as pd
-import pytest
 
 from revenue.arpdau import arpdau_d1, user_campaigns
 

@@ -10,11 +10,20 @@ from service.db import sqlite_path
 
 # Storage types reduced to what the application relies on.
 _FAMILIES = {
-    "integer": "int", "int": "int", "bigint": "int", "smallint": "int",
-    "varchar": "text", "character varying": "text", "text": "text",
-    "timestamp": "datetime", "timestamp with time zone": "datetime",
+    "integer": "int",
+    "int": "int",
+    "bigint": "int",
+    "smallint": "int",
+    "varchar": "text",
+    "character varying": "text",
+    "text": "text",
+    "timestamp": "datetime",
+    "timestamp with time zone": "datetime",
     # SQLite has no boolean storage class (Tortoise declares INT there), so both count as int.
-    "bool": "int", "boolean": "int", "jsonb": "json", "json": "json",
+    "bool": "int",
+    "boolean": "int",
+    "jsonb": "json",
+    "json": "json",
 }
 
 
@@ -40,8 +49,12 @@ def sqlite_schema(url: str) -> dict:
         schema = {}
         for table in tables:
             columns = {
-                name: {"type": _family(decl), "nullable": not notnull and not pk,
-                       "default": _default(default), "pk": bool(pk)}
+                name: {
+                    "type": _family(decl),
+                    "nullable": not notnull and not pk,
+                    "default": _default(default),
+                    "pk": bool(pk),
+                }
                 for _, name, decl, notnull, default, pk in conn.execute(f'PRAGMA table_info("{table}")')
             }
             indexes, uniques = {}, set()
@@ -52,8 +65,7 @@ def sqlite_schema(url: str) -> dict:
                 elif origin == "u":
                     uniques.add(cols)
             fks = {
-                (r[3], r[2], r[4], r[6].upper())
-                for r in conn.execute(f'PRAGMA foreign_key_list("{table}")')
+                (r[3], r[2], r[4], r[6].upper()) for r in conn.execute(f'PRAGMA foreign_key_list("{table}")')
             }
             schema[table] = {"columns": columns, "indexes": indexes, "unique": uniques, "fks": fks}
         return schema
@@ -63,13 +75,22 @@ async def postgres_schema(url: str) -> dict:
     conn = await asyncpg.connect(url)
     try:
         schema = {}
-        tables = [r["tablename"] for r in await conn.fetch(
-            "SELECT tablename FROM pg_tables WHERE schemaname='public' ORDER BY tablename")]
+        tables = [
+            r["tablename"]
+            for r in await conn.fetch(
+                "SELECT tablename FROM pg_tables WHERE schemaname='public' ORDER BY tablename"
+            )
+        ]
         for table in tables:
-            pk_cols = {r["attname"] for r in await conn.fetch(
-                """SELECT a.attname FROM pg_index i JOIN pg_attribute a
+            pk_cols = {
+                r["attname"]
+                for r in await conn.fetch(
+                    """SELECT a.attname FROM pg_index i JOIN pg_attribute a
                    ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
-                   WHERE i.indrelid = $1::regclass AND i.indisprimary""", table)}
+                   WHERE i.indrelid = $1::regclass AND i.indisprimary""",
+                    table,
+                )
+            }
             columns = {
                 r["column_name"]: {
                     "type": _family(r["data_type"]),
@@ -79,10 +100,16 @@ async def postgres_schema(url: str) -> dict:
                 }
                 for r in await conn.fetch(
                     """SELECT column_name, data_type, is_nullable, column_default
-                       FROM information_schema.columns WHERE table_name = $1""", table)
+                       FROM information_schema.columns WHERE table_name = $1""",
+                    table,
+                )
             }
-            constraint_index = {r["conname"] for r in await conn.fetch(
-                "SELECT conname FROM pg_constraint WHERE conrelid = $1::regclass", table)}
+            constraint_index = {
+                r["conname"]
+                for r in await conn.fetch(
+                    "SELECT conname FROM pg_constraint WHERE conrelid = $1::regclass", table
+                )
+            }
             indexes, uniques = {}, set()
             for r in await conn.fetch(
                 """SELECT c.relname AS name, i.indisunique AS uniq, i.indisprimary AS prim,
@@ -90,7 +117,9 @@ async def postgres_schema(url: str) -> dict:
                                 JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n
                                 ORDER BY k.o) AS cols
                    FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-                   WHERE i.indrelid = $1::regclass""", table):
+                   WHERE i.indrelid = $1::regclass""",
+                table,
+            ):
                 if r["prim"]:
                     continue
                 if r["name"] in constraint_index:
@@ -107,7 +136,9 @@ async def postgres_schema(url: str) -> dict:
                          ON kcu.constraint_name = rc.constraint_name
                        JOIN information_schema.constraint_column_usage ccu
                          ON ccu.constraint_name = rc.constraint_name
-                       WHERE kcu.table_name = $1""", table)
+                       WHERE kcu.table_name = $1""",
+                    table,
+                )
             }
             schema[table] = {"columns": columns, "indexes": indexes, "unique": uniques, "fks": fks}
         return schema

@@ -41,8 +41,11 @@ def test_defaults_match_the_brief():
 
 @pytest.mark.parametrize(
     ("url", "path"),
-    [("sqlite:///data/app.db", "data/app.db"), ("sqlite://data/x.db", "data/x.db"),
-     ("sqlite:////tmp/abs.db", "/tmp/abs.db")],
+    [
+        ("sqlite:///data/app.db", "data/app.db"),
+        ("sqlite://data/x.db", "data/x.db"),
+        ("sqlite:////tmp/abs.db", "/tmp/abs.db"),
+    ],
 )
 def test_sqlite_urls(url, path):
     assert dialect_of(url) == "sqlite" and sqlite_path(url) == path
@@ -93,7 +96,11 @@ def test_serve_exits_non_zero_naming_the_setting(tmp_path):
     env = {**os.environ, **SAFE_PRODUCTION, "JWT_SECRET": "test_secret"}
     result = subprocess.run(
         [sys.executable, "-m", "service", "serve", "--port", "1"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode != 0
     assert "JWT_SECRET" in result.stderr
@@ -134,7 +141,9 @@ def test_unknown_environment_refuses_to_start(spelling):
 def test_production_spelt_any_case_is_production(spelling):
     settings = Settings(_env_file=None, ENVIRONMENT=spelling)
     assert settings.is_production and settings.production_problems()
-    assert Settings(_env_file=None, **{**SAFE_PRODUCTION, "ENVIRONMENT": spelling}).production_problems() == []
+    assert (
+        Settings(_env_file=None, **{**SAFE_PRODUCTION, "ENVIRONMENT": spelling}).production_problems() == []
+    )
 
 
 def test_bare_login_defaults_follow_the_environment():
@@ -155,7 +164,11 @@ def test_serve_refuses_a_misspelt_environment_but_not_a_padded_one(tmp_path, spe
     # workers) must not outlive the test.
     process = subprocess.Popen(
         [sys.executable, "-m", "service", "serve", "--port", str(free_port())],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         start_new_session=True,
     )
     try:

@@ -67,7 +67,9 @@ async def test_unreachable_database_is_503_not_500(make_token):
     assert protected.headers["Retry-After"] == "1"
 
 
-@pytest.mark.parametrize("user_id", ["", "   ", "<script>", 'quote"d', "apo'strophe", "gt>", "x" * 256, 42, None])
+@pytest.mark.parametrize(
+    "user_id", ["", "   ", "<script>", 'quote"d', "apo'strophe", "gt>", "x" * 256, 42, None]
+)
 async def test_invalid_user_ids_are_422_and_create_nothing(client, user_id):
     response = await client.post("/login", json={"userId": user_id})
     assert response.status_code == 422, response.text

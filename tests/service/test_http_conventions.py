@@ -14,7 +14,9 @@ from tests.conftest import asgi_client, production_env, service_env
 
 
 async def test_malformed_json_is_400(client):
-    response = await client.post("/login", content=b'{"userId": ', headers={"Content-Type": "application/json"})
+    response = await client.post(
+        "/login", content=b'{"userId": ', headers={"Content-Type": "application/json"}
+    )
     assert response.status_code == 400
     assert response.json()["error"] == "malformed_json"
 
@@ -72,8 +74,12 @@ async def test_unexpected_exception_is_a_json_500(app, client):
 async def test_production_adds_hsts(db_url):
     settings = Settings(
         _env_file=None,
-        **{**service_env(db_url), **production_env(), "AF_SECRET": "af-" + "x" * 40,
-           "DATABASE_URL": "postgresql://u@127.0.0.1:1/none"},
+        **{
+            **service_env(db_url),
+            **production_env(),
+            "AF_SECRET": "af-" + "x" * 40,
+            "DATABASE_URL": "postgresql://u@127.0.0.1:1/none",
+        },
     )
     Sanic.test_mode = True
     app = create_app(settings, name=f"hsts_{uuid.uuid4().hex}")
@@ -84,8 +90,15 @@ async def test_production_adds_hsts(db_url):
 
 
 API_ROUTES = {
-    ("get", "/health"), ("post", "/login"), ("post", "/earn"), ("post", "/spend"),
-    ("get", "/balance"), ("get", "/ledger"), ("post", "/event"), ("get", "/events"), ("get", "/stats"),
+    ("get", "/health"),
+    ("post", "/login"),
+    ("post", "/earn"),
+    ("post", "/spend"),
+    ("get", "/balance"),
+    ("get", "/ledger"),
+    ("post", "/event"),
+    ("get", "/events"),
+    ("get", "/stats"),
 }
 
 
@@ -97,7 +110,7 @@ def test_openapi_documents_every_route_with_models_and_security(live_server, db_
     assert (schemes["bearer"]["type"], schemes["bearer"]["scheme"]) == ("http", "bearer")
     assert (schemes["adminToken"]["in"], schemes["adminToken"]["name"]) == ("header", "X-Admin-Token")
     documented = {(m, p) for p, ops in document["paths"].items() for m in ops}
-    assert API_ROUTES <= documented
+    assert documented >= API_ROUTES
     for method, path in API_ROUTES:
         operation = document["paths"][path][method]
         ok = next(r for code, r in operation["responses"].items() if code.startswith("2"))
@@ -116,8 +129,11 @@ def test_openapi_documents_every_route_with_models_and_security(live_server, db_
 
 def test_body_over_one_mebibyte_is_json_413(live_server, db_url):
     server = live_server(db_url)
-    response = httpx.post(f"{server.base_url}/login", content=b"x" * (1024 * 1024 + 1),
-                          headers={"Content-Type": "application/json"})
+    response = httpx.post(
+        f"{server.base_url}/login",
+        content=b"x" * (1024 * 1024 + 1),
+        headers={"Content-Type": "application/json"},
+    )
     assert response.status_code == 413
     assert response.json()["error"] == "payload_too_large"
     assert response.headers["X-Request-ID"]

@@ -14,8 +14,14 @@ from tests.service.schema_introspection import postgres_schema, sqlite_schema
 EXPECTED_TABLES = {"users", "events", "idempotency_keys", "raw_postbacks", "wallet_ledger", "aerich"}
 BRIEF_INDEXES = {
     "users": {"idx_users_user_id"},
-    "events": {"idx_events_user_id", "idx_events_event_type", "idx_events_ts_utc",
-               "idx_user_time", "idx_type_time", "idx_user_type_time"},
+    "events": {
+        "idx_events_user_id",
+        "idx_events_event_type",
+        "idx_events_ts_utc",
+        "idx_user_time",
+        "idx_type_time",
+        "idx_user_type_time",
+    },
     "idempotency_keys": {"idx_idempotency_key", "idx_idempotency_expires"},
     "raw_postbacks": {"idx_postbacks_ts", "idx_postbacks_processed", "idx_postbacks_body_sha256"},
 }
@@ -60,7 +66,10 @@ def test_both_histories_cover_the_current_models():
     """Fails when service/models.py changed without `python -m service makemigrations NAME`."""
     result = subprocess.run(
         [sys.executable, "-m", "service", "makemigrations", "guard", "--check"],
-        cwd=repo_root(), capture_output=True, text=True, timeout=120,
+        cwd=repo_root(),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.split() == ["sqlite:", "no", "changes", "postgres:", "no", "changes"]

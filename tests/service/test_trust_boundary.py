@@ -68,7 +68,9 @@ async def test_bound_account_refuses_bare_login_and_wrong_secret(client):
 
 async def test_existing_unbound_account_binds_on_first_secret(client):
     headers = _bearer(await _login(client, "legacy_player"))
-    assert (await client.post("/earn", json={"amount": 50, "reason": "level_complete"}, headers=headers)).status_code == 200
+    assert (
+        await client.post("/earn", json={"amount": 50, "reason": "level_complete"}, headers=headers)
+    ).status_code == 200
     assert (await _login(client, "legacy_player", SECRET)).status_code == 200
     assert (await _login(client, "legacy_player")).json()["error"] == "credentials_required"
     assert (await _login(client, "legacy_player", SECRET + "x")).status_code == 401
@@ -117,10 +119,13 @@ async def test_logout_revokes_every_earlier_token_everywhere(client):
     assert (await client.post("/logout", headers=first)).json() == {"ok": True}
     for headers in (first, second):
         for method, path, body in [
-            ("GET", "/balance", None), ("GET", "/ledger", None), ("GET", "/events", None),
+            ("GET", "/balance", None),
+            ("GET", "/ledger", None),
+            ("GET", "/events", None),
             ("POST", "/earn", {"amount": 1, "reason": "level_complete"}),
             ("POST", "/spend", {"amount": 1, "reason": "shop"}),
-            ("POST", "/event", {"eventType": "x"}), ("POST", "/logout", None),
+            ("POST", "/event", {"eventType": "x"}),
+            ("POST", "/logout", None),
         ]:
             response = await client.request(method, path, json=body, headers=headers)
             assert response.status_code == 401, (path, response.text)
@@ -164,7 +169,9 @@ async def test_daily_count_and_cooldown_answer_429_with_retry_after(client):
 
 async def test_spend_takes_any_reason(client):
     headers = _bearer(await _login(client, "shopper"))
-    await client.post("/server/earn", json={"userId": "shopper", "amount": 10, "reason": "admin_grant"}, headers=SERVER)
+    await client.post(
+        "/server/earn", json={"userId": "shopper", "amount": 10, "reason": "admin_grant"}, headers=SERVER
+    )
     spent = await client.post("/spend", json={"amount": 4, "reason": "hat_blue"}, headers=headers)
     assert spent.status_code == 200 and spent.json()["balance"] == 6
 
@@ -183,7 +190,9 @@ async def test_server_grants_need_the_server_key(client):
     assert (await client.post("/server/earn", json=body, headers=player)).status_code == 401
     granted = await client.post("/server/earn", json=body, headers=SERVER)
     assert granted.status_code == 200 and granted.json()["balance"] == 500
-    taken = await client.post("/server/spend", json={**body, "amount": 200, "reason": "refund"}, headers=SERVER)
+    taken = await client.post(
+        "/server/spend", json={**body, "amount": 200, "reason": "refund"}, headers=SERVER
+    )
     assert taken.json()["balance"] == 300
     assert await ledger_matches_balance(client, player) == 300
 
@@ -240,7 +249,11 @@ async def test_wallet_writes_and_events_are_rate_limited_per_user(db_url):
         earn = {"amount": 10, "reason": "achievement"}
         statuses = [(await client.post("/earn", json=earn, headers=busy)).status_code for _ in range(3)]
         assert statuses == [200, 200, 200]
-        for path, body in [("/earn", earn), ("/spend", {"amount": 1, "reason": "x"}), ("/event", {"eventType": "x"})]:
+        for path, body in [
+            ("/earn", earn),
+            ("/spend", {"amount": 1, "reason": "x"}),
+            ("/event", {"eventType": "x"}),
+        ]:
             limited = await client.post(path, json=body, headers=busy)
             assert limited.status_code == 429 and limited.json()["error"] == "rate_limited", path
             assert int(limited.headers["Retry-After"]) > 0
@@ -266,7 +279,9 @@ async def test_deep_meta_is_422_not_500(client):
     response = await client.post("/event", json={"eventType": "deep", "meta": meta[:5000]}, headers=headers)
     assert response.status_code == 422 and response.json()["error"] == "invalid_meta"
     shallow = "[" * 64 + "]" * 64
-    assert (await client.post("/event", json={"eventType": "ok", "meta": shallow}, headers=headers)).status_code == 200
+    assert (
+        await client.post("/event", json={"eventType": "ok", "meta": shallow}, headers=headers)
+    ).status_code == 200
 
 
 @pytest.mark.parametrize("path", ["/login", "/earn", "/event", "/server/earn"])

@@ -1,1 +1,0 @@
-"""Business rules. Nothing here imports Sanic; everything is tested directly."""

@@ -1,0 +1,1 @@
+"""Client events: POST /event (idempotent), GET /events and GET /stats."""

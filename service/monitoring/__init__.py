@@ -1,0 +1,1 @@
+"""Monitoring: Prometheus metrics, /metrics and /health, and the metrics background jobs."""
