@@ -25,7 +25,9 @@ MODEL_MODULES = ["service.models", "aerich.models"]
 APP_LABEL = "models"
 # The histories sit beside the package in a checkout; an installed package (the API image) is
 # told where they are.
-MIGRATIONS_ROOT = Path(os.environ.get("MIGRATIONS_DIR") or Path(__file__).resolve().parent.parent / "migrations")
+MIGRATIONS_ROOT = Path(
+    os.environ.get("MIGRATIONS_DIR") or Path(__file__).resolve().parent.parent / "migrations"
+)
 # How long a write waits for SQLite's database write lock held by another process (a second
 # worker, the pipeline, a migration) before failing with "database is locked" (503).
 # Inside one process writes are already serialised: Tortoise's SQLite client has one

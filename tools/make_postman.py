@@ -14,6 +14,7 @@ Fails when a documented route has no scenario, so new routes cannot go untested.
 tests/deploy/test_postman.py fails when the committed file is stale;
 tests/docs/test_newman.py runs it with newman against a live server.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,7 +39,8 @@ _DOC_KEYWORDS = {"title", "description", "examples", "example", "default", "form
 SIGN_POSTBACK = [
     "// AppsFlyer signs the exact raw body (a GET: the raw query string): HMAC-SHA256 with AF_SECRET, hex.",
     "const cryptoJs = require('crypto-js');  // the module, not the deprecated CryptoJS global",
-    "const body = pm.variables.replaceIn(pm.request.method === 'GET' ? pm.request.url.getQueryString() : pm.request.body.raw);",
+    "const body = pm.variables.replaceIn(pm.request.method === 'GET' ?"
+    " pm.request.url.getQueryString() : pm.request.body.raw);",
     "const signature = cryptoJs.HmacSHA256(body, pm.variables.get('afSecret')).toString(cryptoJs.enc.Hex);",
     "pm.request.headers.upsert({key: 'X-AF-Signature', value: '{prefix}' + signature});",
 ]
@@ -74,10 +76,15 @@ def inline_schema(document: dict[str, Any], schema: Any) -> Any:
     if "$ref" in schema:
         return inline_schema(document, document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]])
     return {
-        key: (value if key in ("properties", "required", "enum", "const") and not isinstance(value, dict)
-              else inline_schema(document, value) if key != "properties"
-              else {name: inline_schema(document, prop) for name, prop in value.items()})
-        for key, value in schema.items() if key not in _DOC_KEYWORDS
+        key: (
+            value
+            if key in ("properties", "required", "enum", "const") and not isinstance(value, dict)
+            else inline_schema(document, value)
+            if key != "properties"
+            else {name: inline_schema(document, prop) for name, prop in value.items()}
+        )
+        for key, value in schema.items()
+        if key not in _DOC_KEYWORDS
     }
 
 
@@ -104,15 +111,25 @@ def assertions(document: dict[str, Any], step: Step) -> list[str]:
     lines = [f"pm.test('status {step.status}', () => pm.response.to.have.status({step.status}));"]
     schema = response_schema(document, step)
     if schema is not None:
-        lines.append(f"pm.test('body matches the documented schema', () => pm.response.to.have.jsonSchema({_js(schema)}));")
+        lines.append(
+            "pm.test('body matches the documented schema', () => "
+            f"pm.response.to.have.jsonSchema({_js(schema)}));"
+        )
     elif step.keys:
-        lines.append(f"pm.test('body has {', '.join(step.keys)}', () => "
-                     f"pm.expect(pm.response.json()).to.include.all.keys({_js(list(step.keys))}));")
+        lines.append(
+            f"pm.test('body has {', '.join(step.keys)}', () => "
+            f"pm.expect(pm.response.json()).to.include.all.keys({_js(list(step.keys))}));"
+        )
     if step.error:
-        lines.append(f"pm.test('error {step.error}', () => pm.expect(pm.response.json().error).to.eql({_js(step.error)}));")
+        lines.append(
+            f"pm.test('error {step.error}', () => "
+            f"pm.expect(pm.response.json().error).to.eql({_js(step.error)}));"
+        )
     if step.names_field:
-        lines.append(f"pm.test('names the field {step.names_field}', () => "
-                     f"pm.expect(pm.response.json().details.map(d => d.field)).to.include({_js(step.names_field)}));")
+        lines.append(
+            f"pm.test('names the field {step.names_field}', () => "
+            f"pm.expect(pm.response.json().details.map(d => d.field)).to.include({_js(step.names_field)}));"
+        )
     return lines + step.tests
 
 
@@ -141,7 +158,10 @@ def request_item(document: dict[str, Any], step: Step) -> dict[str, Any]:
         key, value = AUTH_HEADERS[step.auth]
         headers.append({"key": key, "value": value})
     if step.auth == "old-token":
-        request["auth"] = {"type": "bearer", "bearer": [{"key": "token", "value": "{{revokedToken}}", "type": "string"}]}
+        request["auth"] = {
+            "type": "bearer",
+            "bearer": [{"key": "token", "value": "{{revokedToken}}", "type": "string"}],
+        }
     elif step.auth != "bearer":
         request["auth"] = {"type": "noauth"}
     prerequest = list(step.prerequest)
@@ -156,8 +176,10 @@ def request_item(document: dict[str, Any], step: Step) -> dict[str, Any]:
 def untested_operations(document: dict[str, Any]) -> list[str]:
     covered = {(step.method, step.path) for _, steps in FOLDERS for step in steps}
     return [
-        f"{method.upper()} {path}" for path, operations in document["paths"].items()
-        for method in operations if (method, path) not in covered
+        f"{method.upper()} {path}"
+        for path, operations in document["paths"].items()
+        for method in operations
+        if (method, path) not in covered
     ]
 
 
@@ -190,8 +212,19 @@ def build_collection(document: dict[str, Any]) -> dict[str, Any]:
             {"key": "serverKey", "value": ""},
             {"key": "afSecret", "value": ""},
             {"key": "reportDate", "value": REPORT_DATE},
-            *({"key": key, "value": ""} for key in
-              ("runTag", "userId", "token", "revokedToken", "runId", "postbackId", "eventId", "pollTries")),
+            *(
+                {"key": key, "value": ""}
+                for key in (
+                    "runTag",
+                    "userId",
+                    "token",
+                    "revokedToken",
+                    "runId",
+                    "postbackId",
+                    "eventId",
+                    "pollTries",
+                )
+            ),
         ],
         "item": [
             {"name": folder, "item": [request_item(document, step) for step in steps]}

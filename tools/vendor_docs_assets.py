@@ -6,6 +6,7 @@ tests/service/test_docs_offline.py fails when the committed files differ from th
 
     python tools/vendor_docs_assets.py [--check]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,7 +38,8 @@ def package_versions() -> dict[str, str]:
 def differing() -> list[str]:
     """Vendored files that are missing or differ from the installed npm packages."""
     return [
-        target for source, target in ASSETS.items()
+        target
+        for source, target in ASSETS.items()
         if not (VENDOR_DIR / target).is_file()
         or (VENDOR_DIR / target).read_bytes() != (NODE_MODULES / source).read_bytes()
     ]

@@ -18,16 +18,17 @@ from pydantic import BaseModel
 from sanic import Blueprint, Request, Sanic
 from sanic.response import HTTPResponse, file, json, redirect
 from sanic_ext import openapi
-from sanic_ext.extensions.openapi.builders import SpecificationBuilder
 from sanic_ext.extensions.health.extension import HealthExtension
 from sanic_ext.extensions.http.extension import HTTPExtension
 from sanic_ext.extensions.injection.extension import InjectionExtension
 from sanic_ext.extensions.logging.extension import LoggingExtension
+from sanic_ext.extensions.openapi.builders import SpecificationBuilder
 from sanic_ext.extensions.openapi.definitions import Component, Parameter, Response
 from sanic_ext.extensions.openapi.extension import OpenAPIExtension
 from sanic_ext.extensions.openapi.types import Schema
 
 from service.http.schemas import ErrorResponse
+from service.sanic_types import App
 
 OPENAPI_VERSION = "3.1.0"
 OPENAPI_PATH = "/openapi.json"
@@ -41,15 +42,21 @@ SERVER_KEY: Security = [{"serverKey": []}]
 
 SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
     "bearer": {
-        "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
         "description": "The `token` from POST /login, as `Authorization: Bearer <token>`.",
     },
     "adminToken": {
-        "type": "apiKey", "in": "header", "name": "X-Admin-Token",
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-Admin-Token",
         "description": "ADMIN_TOKEN, for operators (pipeline, metrics, other users' stats).",
     },
     "serverKey": {
-        "type": "apiKey", "in": "header", "name": "X-Server-Key",
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-Server-Key",
         "description": "SERVER_KEY, for game servers and the back office (server grants).",
     },
 }
@@ -84,13 +91,14 @@ _AUTH_DESCRIPTIONS: dict[str, dict[int, str]] = {
 }
 
 
-def error_descriptions(security: list[dict[str, list]] | None) -> dict[int, str]:
+def error_descriptions(security: Security | None) -> dict[int, str]:
     """The generic texts, with 401/403 named after the route's security schemes."""
     descriptions = dict(_ERROR_DESCRIPTIONS)
     for status in (401, 403):
         texts = [
             _AUTH_DESCRIPTIONS[scheme][status]
-            for requirement in security or () for scheme in requirement
+            for requirement in security or ()
+            for scheme in requirement
             if status in _AUTH_DESCRIPTIONS.get(scheme, {})
         ]
         if texts:
@@ -194,8 +202,8 @@ bp = Blueprint("api_docs")
 bp.static("/docs/assets", str(STATIC_DIR), name="docs_assets")
 
 
-def openapi_document(app: Sanic) -> dict[str, Any]:
-    document = SpecificationBuilder().build(app).serialize()  # type: ignore[no-untyped-call]
+def openapi_document(app: App) -> dict[str, Any]:
+    document: dict[str, Any] = SpecificationBuilder().build(app).serialize()  # type: ignore[no-untyped-call]
     # The schemas are Pydantic's JSON Schema 2020-12 (e.g. `"type": "null"` alternatives),
     # which is the dialect of OpenAPI 3.1; sanic-ext labels every document 3.0.3.
     document["openapi"] = OPENAPI_VERSION
@@ -207,7 +215,7 @@ async def serve_openapi_document(request: Request) -> HTTPResponse:
     return json(openapi_document(request.app))
 
 
-class OpenAPIDocumentOnly(OpenAPIExtension):
+class OpenAPIDocumentOnly(OpenAPIExtension):  # type: ignore[no-untyped-call]  # sanic-ext is untyped
     """sanic-ext's OpenAPI extension with its UIs switched off (they load from CDNs): its one
     route is the document. The stock one names its UI page in the start-up log and fails
     without one."""
@@ -222,7 +230,7 @@ class OpenAPIDocumentOnly(OpenAPIExtension):
 SANIC_EXTENSIONS = (InjectionExtension, OpenAPIDocumentOnly, HTTPExtension, HealthExtension, LoggingExtension)
 
 
-def install_openapi_document(app: Sanic) -> None:
+def install_openapi_document(app: App) -> None:
     """Make sanic-ext's document route (configured at OPENAPI_PATH) answer our document.
 
     sanic-ext always registers a route for its document; serving ours from that same route,

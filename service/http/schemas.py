@@ -30,9 +30,10 @@ EXAMPLE_TIME = "2025-11-12T10:30:00+00:00"
 EXAMPLE_SECRET = "device-key-8f2b1c7a9d3e4f50"
 
 
-def example(**fields: object) -> ConfigDict:
+def example(**fields: Any) -> ConfigDict:
     """The model's example (JSON Schema `examples`), shown by the docs and sent by Postman."""
     return ConfigDict(json_schema_extra={"examples": [fields]})
+
 
 MAX_FUTURE_SKEW = timedelta(hours=24)
 
@@ -91,7 +92,9 @@ class LoginRequest(StrictBody):
     userId: UserId = Field(description="The player's id: 1-255 characters after trimming, none of < > \" '")
     # A random device key the game keeps (keychain); binds the account on first use (SPEC §3b).
     secret: str | None = Field(
-        default=None, min_length=16, max_length=256,
+        default=None,
+        min_length=16,
+        max_length=256,
         description="16-256 chars, e.g. a random device key kept in the keychain: binds the account on "
         "first use; from then on every login must carry it (401 invalid_credentials / credentials_required)",
     )
@@ -104,7 +107,9 @@ class AmountRequest(StrictBody):
 
     amount: int = Field(ge=1, le=100_000, description="Currency units, 1..100000")
     reason: Annotated[str, AfterValidator(_no_nul)] = Field(
-        min_length=1, max_length=100, description="Why the balance changes (an economy catalogue reason for /earn)"
+        min_length=1,
+        max_length=100,
+        description="Why the balance changes (an economy catalogue reason for /earn)",
     )
 
 
@@ -115,10 +120,13 @@ class EventRequest(StrictBody):
 
     eventType: EventType = Field(description="1-100 characters of [A-Za-z0-9_.-]")
     meta: str | None = Field(
-        default=None, max_length=5000, description="Free-form details: a JSON document as a string (422 invalid_meta otherwise)"
+        default=None,
+        max_length=5000,
+        description="Free-form details: a JSON document as a string (422 invalid_meta otherwise)",
     )
     timestampUtc: UtcDatetime | None = Field(
-        default=None, description="When it happened (ISO 8601; no offset means UTC); now if absent, at most 24 h ahead"
+        default=None,
+        description="When it happened (ISO 8601; no offset means UTC); now if absent, at most 24 h ahead",
     )
 
     @field_validator("meta")
@@ -151,8 +159,12 @@ class PageQuery(QueryModel):
 
 class EventFilterQuery(PageQuery):
     event_type: EventType | None = Field(default=None, description="Only this event type")
-    start_time: UtcDatetime | None = Field(default=None, description="Events at or after this time (ISO 8601)")
-    end_time: UtcDatetime | None = Field(default=None, description="Events at or before this time (not before start_time)")
+    start_time: UtcDatetime | None = Field(
+        default=None, description="Events at or after this time (ISO 8601)"
+    )
+    end_time: UtcDatetime | None = Field(
+        default=None, description="Events at or before this time (not before start_time)"
+    )
 
     @model_validator(mode="after")
     def _ordered_range(self) -> EventFilterQuery:
@@ -207,7 +219,9 @@ class ErrorResponse(BaseModel):
 
     error: str = Field(description="Machine-readable snake_case code, e.g. insufficient_funds, token_revoked")
     message: str = Field(description="A sentence for humans")
-    details: list[ErrorDetail] | None = Field(default=None, description="Per-field problems (validation errors)")
+    details: list[ErrorDetail] | None = Field(
+        default=None, description="Per-field problems (validation errors)"
+    )
     requestId: str = Field(description="The X-Request-ID of the request, for the logs")
 
 
@@ -215,7 +229,9 @@ class LoginResponse(ResponseModel):
     """A bearer token for the other routes."""
 
     model_config = example(
-        token="eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9...", userId=EXAMPLE_USER, expiresAt="2025-11-12T12:30:00+00:00"
+        token="eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9...",
+        userId=EXAMPLE_USER,
+        expiresAt="2025-11-12T12:30:00+00:00",
     )
 
     token: str = Field(description="JWT (HS256); send as `Authorization: Bearer <token>`")
@@ -246,7 +262,9 @@ class DatabaseHealth(ResponseModel):
 
     status: Literal["connected", "unreachable"] = Field(description="Whether a query got through")
     type: str = Field(description="sqlite or postgres")
-    tables: Literal["accessible", "inaccessible"] = Field(description="Whether the service's tables can be read")
+    tables: Literal["accessible", "inaccessible"] = Field(
+        description="Whether the service's tables can be read"
+    )
 
 
 class HealthChecks(ResponseModel):
@@ -262,7 +280,10 @@ class HealthResponse(ResponseModel):
     """Service health: 200 healthy, 503 when the database is unreachable."""
 
     model_config = example(
-        status="healthy", version="3.0.0", environment="development", timestamp=EXAMPLE_TIME,
+        status="healthy",
+        version="3.0.0",
+        environment="development",
+        timestamp=EXAMPLE_TIME,
         database={"status": "connected", "type": "postgres", "tables": "accessible"},
         checks={"users": 42, "events": 1234},
     )
@@ -319,9 +340,20 @@ class LedgerResponse(Page):
     """The caller's balance changes, newest first."""
 
     model_config = example(
-        entries=[{"id": 7, "delta": 500, "balanceAfter": 1500, "reason": "daily_bonus", "ts": EXAMPLE_TIME,
-                  "idempotencyKey": "earn-0001"}],
-        total=1, limit=100, offset=0, hasMore=False,
+        entries=[
+            {
+                "id": 7,
+                "delta": 500,
+                "balanceAfter": 1500,
+                "reason": "daily_bonus",
+                "ts": EXAMPLE_TIME,
+                "idempotencyKey": "earn-0001",
+            }
+        ],
+        total=1,
+        limit=100,
+        offset=0,
+        hasMore=False,
     )
 
     entries: list[LedgerEntry] = Field(description="This page of entries")
@@ -352,7 +384,10 @@ class EventsResponse(Page):
 
     model_config = example(
         events=[{"id": 101, "type": "level_up", "ts": EXAMPLE_TIME, "meta": '{"level": 5}'}],
-        total=1, limit=100, offset=0, hasMore=False,
+        total=1,
+        limit=100,
+        offset=0,
+        hasMore=False,
     )
 
     events: list[EventOut] = Field(description="This page of events")
@@ -361,7 +396,9 @@ class EventsResponse(Page):
 class TypeStats(ResponseModel):
     """Counts of one event type."""
 
-    model_config = example(eventType="level_up", count=3, firstTs=EXAMPLE_TIME, lastTs="2025-11-12T18:00:00+00:00")
+    model_config = example(
+        eventType="level_up", count=3, firstTs=EXAMPLE_TIME, lastTs="2025-11-12T18:00:00+00:00"
+    )
 
     eventType: str = Field(description="Event type")
     count: int = Field(description="Events of this type")
@@ -374,8 +411,18 @@ class StatsResponse(Page):
 
     model_config = example(
         scope="user",
-        byType=[{"eventType": "level_up", "count": 3, "firstTs": EXAMPLE_TIME, "lastTs": "2025-11-12T18:00:00+00:00"}],
-        total=1, limit=100, offset=0, hasMore=False,
+        byType=[
+            {
+                "eventType": "level_up",
+                "count": 3,
+                "firstTs": EXAMPLE_TIME,
+                "lastTs": "2025-11-12T18:00:00+00:00",
+            }
+        ],
+        total=1,
+        limit=100,
+        offset=0,
+        hasMore=False,
     )
 
     scope: Literal["global", "user"] = Field(description="global (no token) or user")

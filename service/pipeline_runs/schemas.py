@@ -54,9 +54,21 @@ class ReportDateFields(BaseModel):
 class RunPipelineAccepted(ReportDateFields):
     """The run was started; follow it with GET /pipeline-runs/{runId}."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [
-        {"ok": True, "runId": EXAMPLE_RUN_ID, "state": "running", "mode": "embedded", "reportDate": "2025-11-10", "reportDateReason": "given", "reportDateWhy": "the date given to the run"}
-    ]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "ok": True,
+                    "runId": EXAMPLE_RUN_ID,
+                    "state": "running",
+                    "mode": "embedded",
+                    "reportDate": "2025-11-10",
+                    "reportDateReason": "given",
+                    "reportDateWhy": "the date given to the run",
+                }
+            ]
+        }
+    )
 
     ok: bool = Field(description="true unless a waited-for run failed")
     runId: str = Field(description="The run's id (Airflow's dag_run_id in Airflow mode)")
@@ -67,10 +79,24 @@ class RunPipelineAccepted(ReportDateFields):
 class RunPipelineFinished(RunPipelineAccepted):
     """The finished run (`wait` true)."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "ok": True, "runId": EXAMPLE_RUN_ID, "state": "success", "mode": "embedded", "reportDate": "2025-11-10", "reportDateReason": "given", "reportDateWhy": "the date given to the run",
-        "returncode": 0, "stdout": "reports for 2025-11-10 written to reports/", "stderr": "",
-    }]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "ok": True,
+                    "runId": EXAMPLE_RUN_ID,
+                    "state": "success",
+                    "mode": "embedded",
+                    "reportDate": "2025-11-10",
+                    "reportDateReason": "given",
+                    "reportDateWhy": "the date given to the run",
+                    "returncode": 0,
+                    "stdout": "reports for 2025-11-10 written to reports/",
+                    "stderr": "",
+                }
+            ]
+        }
+    )
 
     returncode: int = Field(description="0 when the run succeeded")
     stdout: str = Field(description="A summary of the run")
@@ -80,12 +106,24 @@ class RunPipelineFinished(RunPipelineAccepted):
 class PipelineRunResponse(ReportDateFields):
     """A pipeline run and, once published, its reports."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "runId": EXAMPLE_RUN_ID, "state": "success", "mode": "embedded",
-        "startedAt": EXAMPLE_STARTED, "endedAt": "2025-11-12T10:30:20+00:00",
-        "reports": {"roas_d1.json": "reports/roas_d1.json", "report.html": "reports/report.html"},
-        "error": None, "reportDate": "2025-11-10", "reportDateReason": "given", "reportDateWhy": "the date given to the run",
-    }]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "runId": EXAMPLE_RUN_ID,
+                    "state": "success",
+                    "mode": "embedded",
+                    "startedAt": EXAMPLE_STARTED,
+                    "endedAt": "2025-11-12T10:30:20+00:00",
+                    "reports": {"roas_d1.json": "reports/roas_d1.json", "report.html": "reports/report.html"},
+                    "error": None,
+                    "reportDate": "2025-11-10",
+                    "reportDateReason": "given",
+                    "reportDateWhy": "the date given to the run",
+                }
+            ]
+        }
+    )
 
     runId: str = Field(description="The run's id")
     state: RunState = Field(description="queued, running, success or failed")

@@ -14,9 +14,20 @@ from service.postbacks.rules import MAX_EVENT_NAME_CHARS, MAX_USER_ID_CHARS
 class TrackResponse(BaseModel):
     """The deeplink visit, logged as a `deeplink_track` event."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [
-        {"ok": True, "logged": {"character": "warrior", "campaign": "summer_promo", "utm_source": "newsletter"}}
-    ]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "ok": True,
+                    "logged": {
+                        "character": "warrior",
+                        "campaign": "summer_promo",
+                        "utm_source": "newsletter",
+                    },
+                }
+            ]
+        }
+    )
 
     ok: Literal[True] = Field(description="Always true on success")
     logged: dict[str, str] = Field(
@@ -30,23 +41,27 @@ class AppsFlyerPostback(BaseModel):
     model_config = ConfigDict(
         extra="allow",
         json_schema_extra={
-            "examples": [{
-                "event_name": "af_purchase",
-                "event_time": "2025-11-12 18:00:00.000",
-                "event_value": '{"af_revenue":"9.99","af_currency":"USD"}',
-                "event_revenue_usd": "9.99",
-                "appsflyer_id": "1731434400000-1234567",
-                "customer_user_id": "player_12345",
-                "media_source": "googleadwords_int",
-                "campaign": "summer_campaign",
-                "af_adset": "adset_1",
-                "platform": "android",
-            }]
+            "examples": [
+                {
+                    "event_name": "af_purchase",
+                    "event_time": "2025-11-12 18:00:00.000",
+                    "event_value": '{"af_revenue":"9.99","af_currency":"USD"}',
+                    "event_revenue_usd": "9.99",
+                    "appsflyer_id": "1731434400000-1234567",
+                    "customer_user_id": "player_12345",
+                    "media_source": "googleadwords_int",
+                    "campaign": "summer_campaign",
+                    "af_adset": "adset_1",
+                    "platform": "android",
+                }
+            ]
         },
     )
 
     event_name: str = Field(
-        min_length=1, max_length=MAX_EVENT_NAME_CHARS, pattern=r"\S",
+        min_length=1,
+        max_length=MAX_EVENT_NAME_CHARS,
+        pattern=r"\S",
         description="AppsFlyer's event name; stored as the event type with an `af_` prefix",
     )
     customer_user_id: str | None = Field(
@@ -70,9 +85,19 @@ class AppsFlyerPostback(BaseModel):
 class PostbackResponse(BaseModel):
     """The stored postback (or the first receipt of the same body)."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [
-        {"ok": True, "postbackId": 12, "eventId": 345, "message": "Postback stored", "duplicate": False}
-    ]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "ok": True,
+                    "postbackId": 12,
+                    "eventId": 345,
+                    "message": "Postback stored",
+                    "duplicate": False,
+                }
+            ]
+        }
+    )
 
     ok: Literal[True] = Field(description="Always true on success")
     postbackId: int = Field(description="The raw_postbacks row")

@@ -14,11 +14,18 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 CHECK_JSONSCHEMA = str(Path(sys.executable).parent / "check-jsonschema")
 AIRFLOW_COMPONENTS = (
-    "airflow-api-server", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer",
-    "airflow-worker-1", "airflow-worker-2",
+    "airflow-api-server",
+    "airflow-scheduler",
+    "airflow-dag-processor",
+    "airflow-triggerer",
+    "airflow-worker-1",
+    "airflow-worker-2",
 )
-JOB_TYPES = {"airflow-scheduler": "SchedulerJob", "airflow-dag-processor": "DagProcessorJob",
-             "airflow-triggerer": "TriggererJob"}
+JOB_TYPES = {
+    "airflow-scheduler": "SchedulerJob",
+    "airflow-dag-processor": "DagProcessorJob",
+    "airflow-triggerer": "TriggererJob",
+}
 
 
 def validate(path: Path) -> subprocess.CompletedProcess:
@@ -127,5 +134,7 @@ def test_prometheus_loads_the_alert_rules_and_grafana_its_dashboard(compose):
     assert "admin_token" in prometheus["secrets"]
     grafana = compose["services"]["grafana"]
     assert "./deploy/grafana/dashboards:/var/lib/grafana/dashboards:ro" in grafana["volumes"]
-    provider = yaml.safe_load((REPO_ROOT / "deploy/grafana/provisioning/dashboards/dashboards.yml").read_text())
+    provider = yaml.safe_load(
+        (REPO_ROOT / "deploy/grafana/provisioning/dashboards/dashboards.yml").read_text()
+    )
     assert provider["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"

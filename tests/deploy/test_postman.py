@@ -24,7 +24,9 @@ def requests_of(collection) -> dict[str, list[dict]]:
     for folder in collection["item"]:
         for item in folder["item"]:
             path = "/" + "/".join(item["request"]["url"]["path"]).replace("{{runId}}", "{run_id}")
-            requests.setdefault(f"{item['request']['method']} {path}", []).append({**item, "folder": folder["name"]})
+            requests.setdefault(f"{item['request']['method']} {path}", []).append(
+                {**item, "folder": folder["name"]}
+            )
     return requests
 
 
@@ -39,7 +41,7 @@ async def test_every_documented_route_has_requests(client, collection):
     documented = {f"{m.upper()} {p}" for p, ops in document["paths"].items() for m in ops}
     requests = requests_of(collection)
     assert documented <= set(requests)
-    for key, items in requests.items():
+    for items in requests.values():
         for item in items:
             body = item["request"].get("body")
             if body is not None and not item["folder"].startswith("5 Malformed JSON"):
