@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
-from sanic import Blueprint, Request, Sanic
+from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, file, json, redirect
 from sanic_ext import openapi
 from sanic_ext.extensions.health.extension import HealthExtension
