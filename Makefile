@@ -123,10 +123,13 @@ docs-assets: npm-packages install
 # Run postman_collection.json against a running server (`make run` with the same secrets):
 #   ADMIN_TOKEN=... AF_SECRET=... SERVER_KEY=... make newman [BASE_URL=http://127.0.0.1:8000]
 BASE_URL ?= http://127.0.0.1:$(PORT)
+# One user sends the whole collection: pacing keeps it under WALLET_RATE_LIMIT (default 20/second).
+NEWMAN_DELAY_MS ?= 100
 newman: npm-packages
 	$(NPM_DIR)/node_modules/.bin/newman run postman_collection.json \
 	  --env-var baseUrl=$(BASE_URL) --env-var adminToken=$$ADMIN_TOKEN \
-	  --env-var afSecret=$$AF_SECRET --env-var serverKey=$$SERVER_KEY
+	  --env-var afSecret=$$AF_SECRET --env-var serverKey=$$SERVER_KEY \
+	  --delay-request $(NEWMAN_DELAY_MS)
 
 # Build both images (Dockerfile targets api and airflow) and run them for real: needs root and
 # Docker (Debian's docker.io; the script starts and stops its own dockerd). Not part of `make test`.

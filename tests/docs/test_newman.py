@@ -48,6 +48,8 @@ def test_the_collection_passes_under_newman(server):
         newman(), "run", str(REPO_ROOT / "postman_collection.json"),
         "--env-var", f"baseUrl={live.base_url}", "--env-var", f"adminToken={TEST_ADMIN_TOKEN}",
         "--env-var", f"afSecret={TEST_AF_SECRET}", "--env-var", f"serverKey={TEST_SERVER_KEY}",
+        # Paced as `make newman` is: one user under the default WALLET_RATE_LIMIT (20/second).
+        "--delay-request", "100",
         "--reporters", "cli,json", "--reporter-json-export", str(report), "--color", "off",
     ]
     paths = httpx.get(f"{live.base_url}/openapi.json").json()["paths"]
