@@ -115,6 +115,13 @@ class StageProgress:
             self.bar.close()
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m revenue", description="Revenue pipeline (SPEC §5)")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -125,13 +132,16 @@ def main(argv: list[str] | None = None) -> int:
                      help="report date D-1 (YYYY-MM-DD); default: the latest day costs_daily.csv covers")
     run.add_argument("--tolerance-minutes", type=float, default=DEFAULT_TOLERANCE_MINUTES)
     run.add_argument("--work-dir", default=None, help="keep the stage Parquet files here")
+    run.add_argument("--shards", type=_positive_int, default=None,
+                     help="hash partitions processed one after another (memory follows one partition); "
+                          "the reports are the same for every count")
     run.add_argument("--no-progress", action="store_true", help="no live progress bar, even in a terminal")
     args = parser.parse_args(argv)
     progress = StageProgress(sys.stderr, live=sys.stderr.isatty() and not args.no_progress)
     try:
         result = run_all(
             args.data_dir, args.reports_dir, report_date=args.date, work_dir=args.work_dir,
-            tolerance_minutes=args.tolerance_minutes, on_stage=progress,
+            tolerance_minutes=args.tolerance_minutes, on_stage=progress, shards=args.shards,
         )
     except InputDataError as exc:  # bad inputs: one line naming file and line, no traceback
         progress.close()

@@ -11,11 +11,12 @@ import os
 import re
 import secrets
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -43,6 +44,8 @@ SOURCE_ROW = "source_row"
 
 # At most this many line numbers of skipped rows are listed per file (all are counted).
 MAX_LISTED_LINES = 20
+# Streaming reads (sharded extract) hold one block of this many bytes at a time.
+BLOCK_BYTES = 16 << 20
 _BOMS = (  # longest first: a UTF-32 LE mark starts with the UTF-16 LE one
     (b"\xff\xfe\x00\x00", "UTF-32 LE"), (b"\x00\x00\xfe\xff", "UTF-32 BE"),
     (b"\xff\xfe", "UTF-16 LE"), (b"\xfe\xff", "UTF-16 BE"),
@@ -138,24 +141,36 @@ def _unreadable(path: Path, exc: Exception) -> InputSchemaError:
                             line=int(row.group(1)) if row else None)
 
 
-def _parse(path: Path, columns: tuple[str, ...], header: list[str], threads: bool) -> tuple[pa.Table, list[int | None]]:
-    """The table, and the line number of every row skipped for a wrong field count (None when the
-    multi-threaded reader does not know it)."""
-    skipped: list[int | None] = []
+def _convert_options(columns: tuple[str, ...], header: list[str]) -> pa_csv.ConvertOptions:
+    return pa_csv.ConvertOptions(
+        include_columns=list(columns), column_types={name: pa.string() for name in header},
+        strings_can_be_null=False, quoted_strings_can_be_null=False,
+    )
 
-    def skip_malformed(row: pa_csv.InvalidRow) -> str:
-        skipped.append(row.number)
+
+class _SkippedRows:
+    """The parser's invalid-row handler: a row whose field count differs from the header's is
+    skipped and its line number (None when a multi-threaded read does not know it) kept."""
+
+    def __init__(self) -> None:
+        self.lines: list[int | None] = []
+
+    def __call__(self, row: pa_csv.InvalidRow) -> str:
+        self.lines.append(row.number)
         return "skip"
 
+    def listed(self) -> list[int]:
+        return sorted(line for line in self.lines if line is not None)[:MAX_LISTED_LINES]
+
+
+def _parse(path: Path, columns: tuple[str, ...], header: list[str], threads: bool) -> tuple[pa.Table, _SkippedRows]:
+    skipped = _SkippedRows()
     try:
         table = pa_csv.read_csv(
             path,
             read_options=pa_csv.ReadOptions(use_threads=threads),
-            parse_options=pa_csv.ParseOptions(invalid_row_handler=skip_malformed),
-            convert_options=pa_csv.ConvertOptions(
-                include_columns=list(columns), column_types={name: pa.string() for name in header},
-                strings_can_be_null=False, quoted_strings_can_be_null=False,
-            ),
+            parse_options=pa_csv.ParseOptions(invalid_row_handler=skipped),
+            convert_options=_convert_options(columns, header),
         )
     except (pa.ArrowException, UnicodeDecodeError) as exc:
         raise _unreadable(path, exc) from None
@@ -172,12 +187,54 @@ def read_input_csv(path: str | Path, columns: tuple[str, ...]) -> CsvInput:
     check_schema(path, columns)
     header = _read_header(path)
     table, skipped = _parse(path, columns, header, threads=True)
-    if None in skipped:  # only a single-threaded read numbers the lines: worth it only when some are bad
+    if None in skipped.lines:  # only a single-threaded read numbers the lines: worth it only when some are bad
         table, skipped = _parse(path, columns, header, threads=False)
     frame = table.to_pandas()[list(columns)]
     frame[SOURCE_ROW] = pd.RangeIndex(len(frame), dtype="int64")
-    lines = sorted(line for line in skipped if line is not None)
-    return CsvInput(frame, len(skipped), lines[:MAX_LISTED_LINES])
+    return CsvInput(frame, len(skipped.lines), skipped.listed())
+
+
+class CsvStream:
+    """One input read block by block under ``read_input_csv``'s rules (bounded memory).
+
+    Iterating yields Arrow tables of exactly ``columns`` as text plus the global ``source_row``;
+    once exhausted, ``rows``, ``malformed_rows`` and ``malformed_lines`` are what
+    ``read_input_csv`` reports for the same file. A single-threaded streaming read numbers every
+    skipped line, so no second pass is needed.
+    """
+
+    def __init__(self, path: str | Path, columns: tuple[str, ...], block_bytes: int = BLOCK_BYTES) -> None:
+        self.path = Path(path)
+        self.columns = columns
+        self.block_bytes = block_bytes
+        self.rows = 0
+        self._skipped = _SkippedRows()
+        check_schema(self.path, columns)
+        self._header = _read_header(self.path)
+
+    @property
+    def malformed_rows(self) -> int:
+        return len(self._skipped.lines)
+
+    @property
+    def malformed_lines(self) -> list[int]:
+        return self._skipped.listed()
+
+    def __iter__(self) -> Iterator[pa.Table]:
+        try:
+            reader = pa_csv.open_csv(
+                self.path,
+                read_options=pa_csv.ReadOptions(use_threads=False, block_size=self.block_bytes),
+                parse_options=pa_csv.ParseOptions(invalid_row_handler=self._skipped),
+                convert_options=_convert_options(self.columns, self._header),
+            )
+            for batch in reader:
+                table = pa.Table.from_batches([batch]).select(list(self.columns))
+                source_row = pa.array(np.arange(self.rows, self.rows + table.num_rows, dtype=np.int64))
+                self.rows += table.num_rows
+                yield table.append_column(SOURCE_ROW, source_row)
+        except (pa.ArrowException, UnicodeDecodeError) as exc:
+            raise _unreadable(self.path, exc) from None
 
 
 def read_inputs(data_dir: str | Path) -> dict[str, CsvInput]:
@@ -302,9 +359,12 @@ def write_csv(path: str | Path, frame: pd.DataFrame) -> None:
     pa_csv.write_csv(table, str(path), write_options=pa_csv.WriteOptions(quoting_style="needed"))
 
 
+# LZ4 reads back ~3x cheaper than the default Snappy on these text-heavy work files.
+PARQUET_COMPRESSION = "lz4"
+
+
 def write_parquet(path: str | Path, frame: pd.DataFrame) -> Path:
-    # LZ4 reads back ~3x cheaper than the default Snappy on these text-heavy work files.
-    return _write_atomic(path, lambda tmp: frame.to_parquet(tmp, index=False, compression="lz4"))
+    return _write_atomic(path, lambda tmp: frame.to_parquet(tmp, index=False, compression=PARQUET_COMPRESSION))
 
 
 def read_parquet(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:

@@ -255,11 +255,16 @@ def normalise_sessions(raw: pd.DataFrame) -> pd.DataFrame:
     return reasons.attach(frame)
 
 
-def split_dropped(frame: pd.DataFrame, source: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Kept rows (without the tag column) and the drop counts ``source, reason, rows``."""
+def split_dropped(frame: pd.DataFrame, source: str, keep_zero: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Kept rows (without the tag column) and the drop counts ``source, reason, rows`` in rule order.
+
+    ``keep_zero`` lists every rule, also those that dropped nothing (so shards' counts combine in
+    rule order).
+    """
     dropped = frame[DROP_REASON].notna().to_numpy()
     counts = frame.loc[dropped, DROP_REASON].value_counts(sort=False)
-    counts = counts[counts > 0]
+    if not keep_zero:
+        counts = counts[counts > 0]
     drops = pd.DataFrame({
         "source": pd.Series([source] * len(counts), dtype="str"),
         "reason": pd.Series(counts.index.to_numpy(), dtype="str"),

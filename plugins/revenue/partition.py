@@ -21,14 +21,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from revenue.io import INPUT_FILES, INPUT_SCHEMAS, SOURCE_ROW, InputSchemaError, check_schema
+from revenue.io import BLOCK_BYTES, INPUT_FILES, INPUT_SCHEMAS, SOURCE_ROW, CsvStream, check_schema
 
 PARTITION_KEYS: dict[str, str] = {"purchases": "appsflyer_id", "confirmed": "appsflyer_id", "sessions": "user_id"}
 WORK_URL_ENV = "PIPELINE_WORK_URL"
-BLOCK_BYTES = 16 << 20
 MICROS_PER_USD = 1_000_000
 
 _FNV_OFFSET = np.uint64(0xCBF29CE484222325)
@@ -93,58 +91,49 @@ def partition_file(location: Any, source: str, shard: int) -> Any:
 
 def partition_csv(
     csv_path: str | Path, source: str, location: Any, shards: int, block_bytes: int = BLOCK_BYTES,
+    extra_rows: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """Stream ``csv_path`` (input ``source``: purchases, confirmed or sessions) into ``shards`` Parquet files.
 
-    Reads one block at a time (never the whole file), keeps only the SPEC columns as text plus
-    the global ``source_row``, and writes every shard's file, empty ones included, so each mapped
-    task finds its input. Returns ``{"paths": [...], "rows": [per shard], "total_rows": n}``.
+    Reads one block at a time (never the whole file) under ``read_input_csv``'s rules (malformed
+    lines skipped and counted, the same errors), keeps only the SPEC columns as text plus the
+    global ``source_row``, and writes every shard's file, empty ones included, so each mapped
+    task finds its input. ``extra_rows`` (text in the same columns: postback purchases) follow
+    the file's rows. Returns ``{"paths", "rows" (per shard), "total_rows", "malformed_rows",
+    "malformed_lines"}``.
     """
-    csv_path = Path(csv_path)
     columns = INPUT_SCHEMAS[source]
-    check_schema(csv_path, columns)
+    stream = CsvStream(csv_path, columns, block_bytes)
     schema = pa.schema([*(pa.field(name, pa.string()) for name in columns), pa.field(SOURCE_ROW, pa.int64())])
     location.mkdir(parents=True, exist_ok=True)
     paths = [partition_file(location, source, shard) for shard in range(shards)]
     handles = [path.open("wb") for path in paths]
     writers = [pq.ParquetWriter(handle, schema, compression="lz4") for handle in handles]
     rows = [0] * shards
-    total = 0
+
+    def scatter(table: pa.Table) -> None:
+        targets = shard_of(table.column(PARTITION_KEYS[source]).to_pandas(), shards)
+        for shard in range(shards):
+            picked = np.flatnonzero(targets == shard)
+            if len(picked):
+                writers[shard].write_table(table.take(pa.array(picked)))
+                rows[shard] += len(picked)
+
     try:
-        reader = pa_csv.open_csv(
-            csv_path,
-            read_options=pa_csv.ReadOptions(block_size=block_bytes, encoding="utf-8"),
-            convert_options=pa_csv.ConvertOptions(
-                include_columns=list(columns), column_types={name: pa.string() for name in columns},
-                strings_can_be_null=False, quoted_strings_can_be_null=False,
-            ),
-        )
-        for batch in _batches(reader, csv_path):
-            table = pa.Table.from_batches([batch]).select(list(columns)).append_column(
-                SOURCE_ROW, pa.array(np.arange(total, total + batch.num_rows, dtype=np.int64)),
-            )
-            total += batch.num_rows
-            targets = shard_of(table.column(PARTITION_KEYS[source]).to_pandas(), shards)
-            for shard in range(shards):
-                picked = np.flatnonzero(targets == shard)
-                if len(picked):
-                    writers[shard].write_table(table.take(pa.array(picked)))
-                    rows[shard] += len(picked)
+        for table in stream:
+            scatter(table)
+        total = stream.rows
+        if extra_rows is not None and len(extra_rows):
+            extra = extra_rows.reindex(columns=list(columns)).fillna("").astype("str")
+            extra[SOURCE_ROW] = np.arange(total, total + len(extra), dtype=np.int64)
+            scatter(pa.Table.from_pandas(extra, schema=schema, preserve_index=False))
+            total += len(extra)
     finally:
         for writer, handle in zip(writers, handles):
             writer.close()
             handle.close()
-    return {"paths": [str(path) for path in paths], "rows": rows, "total_rows": total}
-
-
-def _batches(reader: pa_csv.CSVStreamingReader, csv_path: Path):
-    while True:
-        try:
-            yield reader.read_next_batch()
-        except StopIteration:
-            return
-        except pa.ArrowInvalid as exc:
-            raise InputSchemaError(csv_path.name, None, f"not a readable CSV (ArrowInvalid: {exc})") from exc
+    return {"paths": [str(path) for path in paths], "rows": rows, "total_rows": total,
+            "malformed_rows": stream.malformed_rows, "malformed_lines": stream.malformed_lines}
 
 
 def partition_inputs(data_dir: str | Path, location: Any, shards: int) -> dict[str, dict[str, Any]]:

@@ -27,7 +27,7 @@ from revenue.params import DEFAULT_TOLERANCE_MINUTES
 from revenue.work import load_frame, save_frame, save_meta
 
 SOURCES = ("purchases", "confirmed", "costs", "sessions")
-_NORMALISERS: dict[str, Callable[[pd.DataFrame], pd.DataFrame]] = {
+NORMALISERS: dict[str, Callable[[pd.DataFrame], pd.DataFrame]] = {
     "purchases": normalise_stage.normalise_purchases,
     "confirmed": normalise_stage.normalise_confirmed,
     "costs": normalise_stage.normalise_costs,
@@ -36,9 +36,9 @@ _NORMALISERS: dict[str, Callable[[pd.DataFrame], pd.DataFrame]] = {
 
 
 # What the later stages read of the curated purchases (skipping unused text columns is most of their I/O).
-_FOR_RECONCILE = ["appsflyer_id", "event_time_utc", "original_revenue_usd", SOURCE_ROW, "receipt_id", "campaign",
+FOR_RECONCILE = ["appsflyer_id", "event_time_utc", "original_revenue_usd", SOURCE_ROW, "receipt_id", "campaign",
                   "chargeback"]
-_FOR_METRICS = ["appsflyer_id", "event_time_utc", "revenue_usd", "campaign", SOURCE_ROW]
+FOR_METRICS = ["appsflyer_id", "event_time_utc", "revenue_usd", "campaign", SOURCE_ROW]
 
 
 def extract(data_dir: str | Path, work_dir: str | Path, postback_purchases: pd.DataFrame | None = None) -> dict:
@@ -73,7 +73,7 @@ def normalise(work_dir: str | Path) -> dict:
             raw = load_frame(work_dir, f"raw_{source}")
             if source == "purchases":
                 save_frame(work_dir, "chargeback_receipts", normalise_stage.chargeback_receipts(raw))
-            kept, dropped = normalise_stage.split_dropped(_NORMALISERS[source](raw), source)
+            kept, dropped = normalise_stage.split_dropped(NORMALISERS[source](raw), source)
             writes.append(pool.submit(save_frame, work_dir, f"normalised_{source}", kept))
             drops.append(dropped)
             rows_out[source] = len(kept)
@@ -101,7 +101,7 @@ def dedup(work_dir: str | Path) -> dict:
 def reconcile(work_dir: str | Path, tolerance_minutes: float = DEFAULT_TOLERANCE_MINUTES) -> dict:
     """One-to-one reconciliation -> reconciliation_detail.parquet; returns the category summary."""
     detail = reconcile_stage.reconcile(
-        load_frame(work_dir, "curated_purchases", _FOR_RECONCILE), load_frame(work_dir, "normalised_confirmed"),
+        load_frame(work_dir, "curated_purchases", FOR_RECONCILE), load_frame(work_dir, "normalised_confirmed"),
         tolerance_minutes,
     )
     save_frame(work_dir, "reconciliation_detail", detail)
@@ -130,34 +130,42 @@ def roas_anomaly(work_dir: str | Path, report_date: str | None, reason: str | No
 
     ``reason`` says why a given ``report_date`` was chosen (a scheduled run's interval, say).
     """
-    curated, costs = load_frame(work_dir, "curated_purchases", _FOR_METRICS), load_frame(work_dir, "normalised_costs")
+    curated, costs = load_frame(work_dir, "curated_purchases", FOR_METRICS), load_frame(work_dir, "normalised_costs")
     day, default_reason = report_date_or_latest_cost_day(report_date, costs)
     daily = roas_stage.daily_roas(curated, costs)
     verdicts = roas_stage.roas_anomalies(daily, day)
     save_frame(work_dir, "roas_daily", daily)
     save_frame(work_dir, "roas_d1", verdicts)
+    return save_meta(work_dir, "roas", roas_meta(verdicts, day, reason or default_reason))
+
+
+def roas_meta(verdicts: pd.DataFrame, day: dt.date, reason: str) -> dict[str, Any]:
     anomalies = verdicts[verdicts["status"] == roas_stage.ANOMALY]
-    return save_meta(work_dir, "roas", {
-        **_date_fields(day, reason or default_reason),
+    return {
+        **_date_fields(day, reason),
         "campaigns": len(verdicts),
         "anomalies": len(anomalies),
         "critical": int((anomalies["severity"] == "critical").sum()),
-    })
+    }
 
 
 def arpdau(work_dir: str | Path, report_date: str | None, reason: str | None = None) -> dict:
     """ARPDAU per campaign on D-1 with ORGANIC and ALL rows."""
-    curated, costs = load_frame(work_dir, "curated_purchases", _FOR_METRICS), load_frame(work_dir, "normalised_costs")
+    curated, costs = load_frame(work_dir, "curated_purchases", FOR_METRICS), load_frame(work_dir, "normalised_costs")
     day, default_reason = report_date_or_latest_cost_day(report_date, costs)
     table = arpdau_stage.arpdau_d1(curated, load_frame(work_dir, "normalised_sessions"), day)
     save_frame(work_dir, "arpdau_d1", table)
+    return save_meta(work_dir, "arpdau", arpdau_meta(table, day, reason or default_reason))
+
+
+def arpdau_meta(table: pd.DataFrame, day: dt.date, reason: str) -> dict[str, Any]:
     everyone = table[table["campaign"] == arpdau_stage.ALL].iloc[0]
-    return save_meta(work_dir, "arpdau", {
-        **_date_fields(day, reason or default_reason),
+    return {
+        **_date_fields(day, reason),
         "campaigns": len(table) - 1,
         "dau": int(everyone["dau"]),
         "arpdau": None if pd.isna(everyone["arpdau"]) else round(float(everyone["arpdau"]), 6),
-    })
+    }
 
 
 def publish(work_dir: str | Path, reports_dir: str | Path) -> dict:
@@ -186,14 +194,22 @@ def run_all(
     work_dir: str | Path | None = None,
     tolerance_minutes: float = DEFAULT_TOLERANCE_MINUTES,
     on_stage: StageObserver | None = None,
+    shards: int | None = None,
 ) -> dict:
     """Every stage in order (a temporary work_dir by default); returns each stage's result and timings.
 
     ``on_stage(name, None)`` is called as a stage starts and ``on_stage(name, result)`` when it ends.
+    ``shards`` (1 included) runs the sharded stages (revenue.sharded), one shard after another.
     """
     with tempfile.TemporaryDirectory(prefix="revenue-work-") as scratch:
         work = Path(work_dir) if work_dir is not None else Path(scratch)
-        calls = stage_calls(data_dir, reports_dir, work, report_date, postback_purchases, tolerance_minutes)
+        if shards is not None:
+            from revenue import sharded
+
+            calls = sharded.stage_calls(data_dir, reports_dir, work, report_date, postback_purchases,
+                                        tolerance_minutes, shards)
+        else:
+            calls = stage_calls(data_dir, reports_dir, work, report_date, postback_purchases, tolerance_minutes)
         results: dict[str, Any] = {"stages": {}, "seconds": {}}
         for name, call in calls:
             if on_stage:
