@@ -265,3 +265,34 @@ def stage_calls(
         ("normalise", normalise), ("dedup", dedup), ("reconcile", reconcile),
         ("roas_anomaly", roas_anomaly), ("arpdau", arpdau), ("publish", publish),
     ]
+
+
+def run_location(work_dir: Path, run_id: str) -> Location:
+    """Where a run's partitions live: ``PIPELINE_WORK_URL``/<run folder name> when set, else ``work_dir``."""
+    import os
+
+    from revenue.partition import WORK_URL_ENV, work_location
+
+    if not os.environ.get(WORK_URL_ENV):
+        return work_dir
+    return work_location() / Path(work_dir).name
+
+
+def combine_for_publish(location: Location, shards: int, local_dir: str | Path, tolerance_minutes: float) -> Path:
+    """Every combine into a local folder (the location itself when local), for ``stages.publish``."""
+    location = as_location(location)
+    out = location if isinstance(location, Path) else Path(local_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    combine(location, shards, out, tolerance_minutes)
+    return out
+
+
+def remove_location(location: Location) -> None:
+    """A finished run's partitions and shard files, local or in object storage."""
+    import shutil
+
+    location = as_location(location)
+    if isinstance(location, Path):
+        shutil.rmtree(location, ignore_errors=True)
+    elif location.exists():
+        location.fs.rm(location.path, recursive=True)
