@@ -20,13 +20,14 @@ PIPELINE_TASK_RETRIES (default 2), PIPELINE_RETRY_DELAY_SECONDS (default 120), P
 PIPELINE_WORK_URL (default: the run's folder under DATA_DIR).
 Heavy imports (pandas, the service's ORM) stay inside the tasks so parsing this file is cheap.
 """
+
 from __future__ import annotations
 
 import functools
 import os
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task
 
@@ -39,8 +40,8 @@ def _record_success(run_started: datetime | None) -> None:
     from service import metrics
 
     if run_started is not None:
-        started = run_started if run_started.tzinfo else run_started.replace(tzinfo=timezone.utc)
-        metrics.record_pipeline_run("success", (datetime.now(timezone.utc) - started).total_seconds())
+        started = run_started if run_started.tzinfo else run_started.replace(tzinfo=UTC)
+        metrics.record_pipeline_run("success", (datetime.now(UTC) - started).total_seconds())
 
 
 _HANDED_ON = ("work_dir", "location", "shards", "shard", "report_date", "report_date_reason")
@@ -50,12 +51,15 @@ def _handoff(previous: dict[str, Any], stats: dict[str, Any]) -> dict[str, Any]:
     return {key: previous[key] for key in _HANDED_ON} | {"stats": stats}
 
 
-def fail_fast_on_data_errors(stage: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+Handoff = TypeVar("Handoff", dict[str, Any], list[dict[str, Any]])
+
+
+def fail_fast_on_data_errors(stage: Callable[..., Handoff]) -> Callable[..., Handoff]:
     """Bad input data fails the task for good (retries are for transient faults), with its message
     kept where the service and the Airflow UI find it."""
 
     @functools.wraps(stage)
-    def run(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    def run(*args: Any, **kwargs: Any) -> Handoff:
         from airflow.exceptions import AirflowFailException
 
         from revenue.io import InputDataError
@@ -75,7 +79,7 @@ def fail_fast_on_data_errors(stage: Callable[..., dict[str, Any]]) -> Callable[.
     # 01:00 UTC daily; a data-interval timetable so a scheduled run's interval is exactly D-1
     # (Airflow 3's bare "@daily" has a zero-width interval).
     schedule=CronDataIntervalTimetable("0 1 * * *", timezone="UTC"),
-    start_date=datetime(2025, 1, 1, tzinfo=timezone.utc),
+    start_date=datetime(2025, 1, 1, tzinfo=UTC),
     catchup=False,
     # Runs rewrite the same report files; one at a time keeps them from interleaving.
     max_active_runs=1,
@@ -85,16 +89,24 @@ def fail_fast_on_data_errors(stage: Callable[..., dict[str, Any]]) -> Callable[.
     },
     params={
         "date": Param(
-            None, type=["null", "string"], format="date",
+            None,
+            type=["null", "string"],
+            format="date",
             description="D-1 to report on (YYYY-MM-DD). Empty: a scheduled run's data interval start, "
-                        "else the latest day costs_daily.csv covers.",
+            "else the latest day costs_daily.csv covers.",
         ),
         "tolerance_minutes": Param(
-            DEFAULT_TOLERANCE_MINUTES, type="number", minimum=0, maximum=MAX_TOLERANCE_MINUTES,
+            DEFAULT_TOLERANCE_MINUTES,
+            type="number",
+            minimum=0,
+            maximum=MAX_TOLERANCE_MINUTES,
             description="Reconciliation window: AppsFlyer and gateway times at most this far apart match.",
         ),
         "shards": Param(
-            int(os.environ.get("PIPELINE_SHARDS", "1")), type="integer", minimum=1, maximum=1024,
+            int(os.environ.get("PIPELINE_SHARDS", "1")),
+            type="integer",
+            minimum=1,
+            maximum=1024,
             description="Hash partitions of the inputs (SPEC §6 distributed execution).",
         ),
     },
@@ -115,7 +127,8 @@ def revenue_pipeline() -> None:
         dag_run = context["dag_run"]
         settings = Settings()
         choice = report_date_for_run(
-            context["params"].get("date"), str(getattr(dag_run.run_type, "value", dag_run.run_type)),
+            context["params"].get("date"),
+            str(getattr(dag_run.run_type, "value", dag_run.run_type)),
             context.get("data_interval_start"),
         )
         work_dir = pipeline_work.work_dir_for(settings.DATA_DIR, dag_run.run_id)
@@ -123,10 +136,16 @@ def revenue_pipeline() -> None:
         location = sharded.run_location(work_dir, dag_run.run_id)
         postbacks = postback_batches.take_batch(settings.DATABASE_URL, work_dir)
         shards = int(context["params"]["shards"])
-        stats = sharded.extract(settings.DATA_DIR, location, shards, postbacks_to_purchases(postbacks),
-                                choice.text, choice.reason)
-        run = {"work_dir": str(work_dir), "location": str(location), "shards": shards,
-               "report_date": stats["date"], "report_date_reason": stats["dateReason"]}
+        stats = sharded.extract(
+            settings.DATA_DIR, location, shards, postbacks_to_purchases(postbacks), choice.text, choice.reason
+        )
+        run = {
+            "work_dir": str(work_dir),
+            "location": str(location),
+            "shards": shards,
+            "report_date": stats["date"],
+            "report_date_reason": stats["dateReason"],
+        }
         # One handoff per shard: the mapped stages below each take one.
         return [run | {"shard": shard, "stats": {"rows": stats["rows"]}} for shard in range(shards)]
 
@@ -186,8 +205,12 @@ def revenue_pipeline() -> None:
         shutil.rmtree(work_dir, ignore_errors=True)
         _record_success(get_current_context()["dag_run"].start_date)
         summary = published["summary"]
-        return {**published, "report_date": summary["date"], "report_date_reason": summary["dateReason"],
-                "postbacks_processed": marked}
+        return {
+            **published,
+            "report_date": summary["date"],
+            "report_date_reason": summary["dateReason"],
+            "postbacks_processed": marked,
+        }
 
     # Every stage between extract and publish runs once per shard (dynamic task mapping).
     curated = dedup.expand(run=normalise.expand(run=extract()))

@@ -3,6 +3,7 @@
 Inputs are read entirely as text (pyarrow CSV engine, dtype=str) so that normalisation,
 not the parser, decides what a revenue like ``1.234,56`` or a bad timestamp means.
 """
+
 from __future__ import annotations
 
 import csv
@@ -14,7 +15,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -25,7 +26,13 @@ import pyarrow.csv as pa_csv
 # SPEC §5: the columns each input must carry (extra columns are ignored).
 INPUT_SCHEMAS: dict[str, tuple[str, ...]] = {
     "purchases": (
-        "appsflyer_id", "event_time_utc", "event_name", "revenue_usd", "campaign", "receipt_id", "status",
+        "appsflyer_id",
+        "event_time_utc",
+        "event_name",
+        "revenue_usd",
+        "campaign",
+        "receipt_id",
+        "status",
     ),
     "confirmed": ("appsflyer_id", "event_time_utc", "revenue_usd", "receipt_id"),
     "costs": ("date", "campaign", "ad_cost_usd"),
@@ -47,8 +54,10 @@ MAX_LISTED_LINES = 20
 # Streaming reads (sharded extract) hold one block of this many bytes at a time.
 BLOCK_BYTES = 16 << 20
 _BOMS = (  # longest first: a UTF-32 LE mark starts with the UTF-16 LE one
-    (b"\xff\xfe\x00\x00", "UTF-32 LE"), (b"\x00\x00\xfe\xff", "UTF-32 BE"),
-    (b"\xff\xfe", "UTF-16 LE"), (b"\xfe\xff", "UTF-16 BE"),
+    (b"\xff\xfe\x00\x00", "UTF-32 LE"),
+    (b"\x00\x00\xfe\xff", "UTF-32 BE"),
+    (b"\xff\xfe", "UTF-16 LE"),
+    (b"\xfe\xff", "UTF-16 BE"),
 )
 _UTF8_BOM = b"\xef\xbb\xbf"
 _BLANK_PROBE_BYTES = 1 << 16
@@ -114,8 +123,9 @@ def _read_header(path: Path) -> list[str]:
     try:
         text = first.removeprefix(_UTF8_BOM).decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InputSchemaError(path.name, None, f"not UTF-8 (byte 0x{first[exc.start]:02x}); save it as UTF-8",
-                               line=1) from None
+        raise InputSchemaError(
+            path.name, None, f"not UTF-8 (byte 0x{first[exc.start]:02x}); save it as UTF-8", line=1
+        ) from None
     return [name.strip() for name in next(csv.reader([text]), [])]
 
 
@@ -134,17 +144,25 @@ def _unreadable(path: Path, exc: Exception) -> InputSchemaError:
     if "UTF8" in message or "UTF-8" in message:
         found = _first_non_utf8_line(path)
         if found:
-            return InputSchemaError(path.name, None, f"not UTF-8 ({found[1]}); save it as UTF-8", line=found[0])
+            return InputSchemaError(
+                path.name, None, f"not UTF-8 ({found[1]}); save it as UTF-8", line=found[0]
+            )
     row = _ARROW_ROW.search(message)
     reason = message.split(":", 1)[0] if ":" in message else message
-    return InputSchemaError(path.name, None, f"not a readable CSV ({reason.strip()[:120]})",
-                            line=int(row.group(1)) if row else None)
+    return InputSchemaError(
+        path.name,
+        None,
+        f"not a readable CSV ({reason.strip()[:120]})",
+        line=int(row.group(1)) if row else None,
+    )
 
 
 def _convert_options(columns: tuple[str, ...], header: list[str]) -> pa_csv.ConvertOptions:
     return pa_csv.ConvertOptions(
-        include_columns=list(columns), column_types={name: pa.string() for name in header},
-        strings_can_be_null=False, quoted_strings_can_be_null=False,
+        include_columns=list(columns),
+        column_types={name: pa.string() for name in header},
+        strings_can_be_null=False,
+        quoted_strings_can_be_null=False,
     )
 
 
@@ -163,7 +181,9 @@ class _SkippedRows:
         return sorted(line for line in self.lines if line is not None)[:MAX_LISTED_LINES]
 
 
-def _parse(path: Path, columns: tuple[str, ...], header: list[str], threads: bool) -> tuple[pa.Table, _SkippedRows]:
+def _parse(
+    path: Path, columns: tuple[str, ...], header: list[str], threads: bool
+) -> tuple[pa.Table, _SkippedRows]:
     skipped = _SkippedRows()
     try:
         table = pa_csv.read_csv(
@@ -187,7 +207,9 @@ def read_input_csv(path: str | Path, columns: tuple[str, ...]) -> CsvInput:
     check_schema(path, columns)
     header = _read_header(path)
     table, skipped = _parse(path, columns, header, threads=True)
-    if None in skipped.lines:  # only a single-threaded read numbers the lines: worth it only when some are bad
+    if (
+        None in skipped.lines
+    ):  # only a single-threaded read numbers the lines: worth it only when some are bad
         table, skipped = _parse(path, columns, header, threads=False)
     frame = table.to_pandas()[list(columns)]
     frame[SOURCE_ROW] = pd.RangeIndex(len(frame), dtype="int64")
@@ -255,7 +277,7 @@ def _temp_beside(path: Path) -> Path:
     return Path(tmp_name)
 
 
-def _write_atomic(path: str | Path, write: Callable[[Path], None]) -> Path:
+def _write_atomic(path: str | Path, write: Callable[[Path], object]) -> Path:
     """Write via a temp file in the same directory then os.replace, so readers never see half a file."""
     path = Path(path)
     tmp = _temp_beside(path)
@@ -278,7 +300,7 @@ class AtomicBatch:
     def __init__(self) -> None:
         self._pending: list[tuple[Path, Path]] = []
 
-    def add(self, path: str | Path, write: Callable[[Path], None]) -> Path:
+    def add(self, path: str | Path, write: Callable[[Path], object]) -> Path:
         """Write one file's temp now (safe to call from several threads)."""
         path = Path(path)
         tmp = _temp_beside(path)
@@ -287,10 +309,10 @@ class AtomicBatch:
         os.chmod(tmp, 0o644)
         return path
 
-    def __enter__(self) -> "AtomicBatch":
+    def __enter__(self) -> AtomicBatch:
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
         if exc_type is not None:
             self._discard_temps()
             return
@@ -351,7 +373,8 @@ def iso_utc_text(times: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArra
 
 
 def write_csv(path: str | Path, frame: pd.DataFrame) -> None:
-    """CSV through pyarrow's writer (far faster than DataFrame.to_csv on millions of rows); times as ISO text."""
+    """CSV through pyarrow's writer (far faster than DataFrame.to_csv on millions of rows); times as
+    ISO text."""
     table = pa.Table.from_pandas(frame, preserve_index=False)
     for index, column in enumerate(table.schema):
         if pa.types.is_timestamp(column.type):
@@ -360,11 +383,13 @@ def write_csv(path: str | Path, frame: pd.DataFrame) -> None:
 
 
 # LZ4 reads back ~3x cheaper than the default Snappy on these text-heavy work files.
-PARQUET_COMPRESSION = "lz4"
+PARQUET_COMPRESSION: Literal["lz4"] = "lz4"
 
 
 def write_parquet(path: str | Path, frame: pd.DataFrame) -> Path:
-    return _write_atomic(path, lambda tmp: frame.to_parquet(tmp, index=False, compression=PARQUET_COMPRESSION))
+    return _write_atomic(
+        path, lambda tmp: frame.to_parquet(tmp, index=False, compression=PARQUET_COMPRESSION)
+    )
 
 
 def read_parquet(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:

@@ -11,8 +11,10 @@
   the total is the same whatever the shard count or the order partials arrive in.
 * ``work_location``: ``PIPELINE_WORK_URL`` as a local Path or an Airflow ``ObjectStoragePath``.
 """
+
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -25,7 +27,11 @@ import pyarrow.parquet as pq
 
 from revenue.io import BLOCK_BYTES, INPUT_FILES, INPUT_SCHEMAS, SOURCE_ROW, CsvStream, check_schema
 
-PARTITION_KEYS: dict[str, str] = {"purchases": "appsflyer_id", "confirmed": "appsflyer_id", "sessions": "user_id"}
+PARTITION_KEYS: dict[str, str] = {
+    "purchases": "appsflyer_id",
+    "confirmed": "appsflyer_id",
+    "sessions": "user_id",
+}
 WORK_URL_ENV = "PIPELINE_WORK_URL"
 MICROS_PER_USD = 1_000_000
 
@@ -39,7 +45,8 @@ def _mix64(value: np.ndarray) -> np.ndarray:
     value = value * np.uint64(0xBF58476D1CE4E5B9)
     value = value ^ (value >> np.uint64(27))
     value = value * np.uint64(0x94D049BB133111EB)
-    return value ^ (value >> np.uint64(31))
+    mixed: np.ndarray = value ^ (value >> np.uint64(31))
+    return mixed
 
 
 def stable_hash64(keys: Iterable[str] | pd.Series | pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -50,7 +57,7 @@ def stable_hash64(keys: Iterable[str] | pd.Series | pa.Array | pa.ChunkedArray) 
         keys = pa.array(pd.Series(keys, dtype="object").fillna("").astype("str"), type=pa.large_string())
     keys = keys.cast(pa.large_string()).fill_null("")
     count = len(keys)
-    offsets = np.frombuffer(keys.buffers()[1], dtype=np.int64)[keys.offset:keys.offset + count + 1]
+    offsets = np.frombuffer(keys.buffers()[1], dtype=np.int64)[keys.offset : keys.offset + count + 1]
     data_buffer = keys.buffers()[2]
     data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer is not None else np.zeros(0, np.uint8)
     lengths = np.diff(offsets)
@@ -90,7 +97,11 @@ def partition_file(location: Any, source: str, shard: int) -> Any:
 
 
 def partition_csv(
-    csv_path: str | Path, source: str, location: Any, shards: int, block_bytes: int = BLOCK_BYTES,
+    csv_path: str | Path,
+    source: str,
+    location: Any,
+    shards: int,
+    block_bytes: int = BLOCK_BYTES,
     extra_rows: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """Stream ``csv_path`` (input ``source``: purchases, confirmed or sessions) into ``shards`` Parquet files.
@@ -129,11 +140,16 @@ def partition_csv(
             scatter(pa.Table.from_pandas(extra, schema=schema, preserve_index=False))
             total += len(extra)
     finally:
-        for writer, handle in zip(writers, handles):
+        for writer, handle in zip(writers, handles, strict=True):
             writer.close()
             handle.close()
-    return {"paths": [str(path) for path in paths], "rows": rows, "total_rows": total,
-            "malformed_rows": stream.malformed_rows, "malformed_lines": stream.malformed_lines}
+    return {
+        "paths": [str(path) for path in paths],
+        "rows": rows,
+        "total_rows": total,
+        "malformed_rows": stream.malformed_rows,
+        "malformed_lines": stream.malformed_lines,
+    }
 
 
 def partition_inputs(data_dir: str | Path, location: Any, shards: int) -> dict[str, dict[str, Any]]:
@@ -150,12 +166,13 @@ def partition_inputs(data_dir: str | Path, location: Any, shards: int) -> dict[s
 def read_partition(path: Any, columns: list[str] | None = None) -> pd.DataFrame:
     """One shard back as the text frame ``read_input_csv`` returns (Path or ObjectStoragePath)."""
     with path.open("rb") as handle:
-        return pq.read_table(handle, columns=columns).to_pandas()
+        frame: pd.DataFrame = pq.read_table(handle, columns=columns).to_pandas()
+    return frame
 
 
 def to_micros(usd: pd.Series | np.ndarray) -> np.ndarray:
     """Dollars as int64 micro-dollars: integer sums are exact and order-free, float sums are not."""
-    return np.rint(np.asarray(usd, dtype="float64") * MICROS_PER_USD).astype(np.int64)
+    return np.asarray(np.rint(np.asarray(usd, dtype="float64") * MICROS_PER_USD), dtype=np.int64)
 
 
 def from_micros(micros: pd.Series | np.ndarray) -> np.ndarray:
@@ -166,29 +183,40 @@ def revenue_partials(curated: pd.DataFrame) -> pd.DataFrame:
     """One shard's curated revenue per UTC day and campaign: ``date, campaign, revenue_micros, purchases``."""
     from revenue.roas import campaign_label, utc_day
 
-    keyed = pd.DataFrame({
-        "date": utc_day(curated["event_time_utc"]),
-        "campaign": campaign_label(curated["campaign"]),
-        "revenue_micros": to_micros(curated["revenue_usd"]),
-    })
+    keyed = pd.DataFrame(
+        {
+            "date": utc_day(curated["event_time_utc"]),
+            "campaign": campaign_label(curated["campaign"]),
+            "revenue_micros": to_micros(curated["revenue_usd"]),
+        }
+    )
     grouped = keyed.groupby(["date", "campaign"], sort=True)
-    return grouped.agg(revenue_micros=("revenue_micros", "sum"), purchases=("revenue_micros", "size")).reset_index()
+    return grouped.agg(
+        revenue_micros=("revenue_micros", "sum"), purchases=("revenue_micros", "size")
+    ).reset_index()
 
 
 def combine_revenue_partials(partials: Iterable[pd.DataFrame]) -> pd.DataFrame:
-    """Shards' ``revenue_partials`` summed: ``date, campaign, revenue_usd, purchases`` sorted by date, campaign."""
+    """Shards' ``revenue_partials`` summed: ``date, campaign, revenue_usd, purchases``, sorted by
+    date and campaign."""
     frames = list(partials)
     combined = (
-        pd.concat(frames, ignore_index=True).groupby(["date", "campaign"], sort=True)
-        .agg(revenue_micros=("revenue_micros", "sum"), purchases=("purchases", "sum")).reset_index()
+        pd.concat(frames, ignore_index=True)
+        .groupby(["date", "campaign"], sort=True)
+        .agg(revenue_micros=("revenue_micros", "sum"), purchases=("purchases", "sum"))
+        .reset_index()
     )
-    return pd.DataFrame({
-        "date": combined["date"], "campaign": combined["campaign"],
-        "revenue_usd": from_micros(combined["revenue_micros"]), "purchases": combined["purchases"].astype("int64"),
-    })
+    return pd.DataFrame(
+        {
+            "date": combined["date"],
+            "campaign": combined["campaign"],
+            "revenue_usd": from_micros(combined["revenue_micros"]),
+            "purchases": combined["purchases"].astype("int64"),
+        }
+    )
 
 
-def arpdau_partials(curated: pd.DataFrame, sessions: pd.DataFrame, report_date) -> pd.DataFrame:
+def arpdau_partials(curated: pd.DataFrame, sessions: pd.DataFrame, report_date: dt.date) -> pd.DataFrame:
     """One shard's ``campaign, revenue_micros, dau`` on D-1.
 
     Exact across shards because a user's sessions and purchases share a shard: a user is
@@ -209,7 +237,9 @@ def combine_arpdau_partials(partials: Iterable[pd.DataFrame]) -> pd.DataFrame:
     from revenue.arpdau import arpdau_table
 
     frames = list(partials)
-    summed = pd.concat(frames, ignore_index=True).groupby("campaign", sort=True)[["revenue_micros", "dau"]].sum()
+    summed = (
+        pd.concat(frames, ignore_index=True).groupby("campaign", sort=True)[["revenue_micros", "dau"]].sum()
+    )
     revenue = pd.Series(from_micros(summed["revenue_micros"]), index=summed.index, dtype="float64")
     # ALL from the exact total, not a float sum of the per-campaign values.
     total = float(from_micros(np.array([summed["revenue_micros"].sum()]))[0])

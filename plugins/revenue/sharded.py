@@ -14,6 +14,7 @@ so ``reports.write_reports`` publishes byte-identical reports for every K:
 * curated rows and reconciliation records are put back in input order (source_row), drop counts
   summed per source and reason in rule order.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -31,8 +32,14 @@ from revenue import roas as roas_stage
 from revenue import stages
 from revenue.io import INPUT_FILES, INPUT_SCHEMAS, SOURCE_ROW, check_schema, read_input_csv
 from revenue.partition import (
-    PARTITION_KEYS, arpdau_partials, combine_arpdau_partials, combine_revenue_partials, partition_csv,
-    partition_file, read_partition, revenue_partials,
+    PARTITION_KEYS,
+    arpdau_partials,
+    combine_arpdau_partials,
+    combine_revenue_partials,
+    partition_csv,
+    partition_file,
+    read_partition,
+    revenue_partials,
 )
 from revenue.work import as_location, load_frame, load_meta, save_frame, save_meta
 
@@ -44,8 +51,12 @@ def shard_dir(location: Location, shard: int) -> Location:
 
 
 def extract(
-    data_dir: str | Path, location: Location, shards: int, postback_purchases: pd.DataFrame | None = None,
-    report_date: str | dt.date | None = None, reason: str | None = None,
+    data_dir: str | Path,
+    location: Location,
+    shards: int,
+    postback_purchases: pd.DataFrame | None = None,
+    report_date: str | dt.date | None = None,
+    reason: str | None = None,
 ) -> dict[str, Any]:
     """Partition purchases (with the postback purchases), confirmations and sessions; normalise costs;
     collect chargebacked receipts; settle the report date. Every schema is checked before any read."""
@@ -69,19 +80,29 @@ def extract(
         if skipped:
             malformed[source] = {"rows": skipped, "lines": lines}
     rows["postbacks"] = 0 if postback_purchases is None else len(postback_purchases)
-    day, default_reason = stages.report_date_or_latest_cost_day(report_date, load_frame(location, "normalised_costs"))
+    day, default_reason = stages.report_date_or_latest_cost_day(
+        report_date, load_frame(location, "normalised_costs")
+    )
     save_frame(location, "chargeback_receipts", _chargeback_receipts(location, shards))
-    return save_meta(location, "extract", {
-        "rows": rows, "malformed": malformed, "shards": shards,
-        "date": day.isoformat(), "dateReason": reason or default_reason,
-    })
+    return save_meta(
+        location,
+        "extract",
+        {
+            "rows": rows,
+            "malformed": malformed,
+            "shards": shards,
+            "date": day.isoformat(),
+            "dateReason": reason or default_reason,
+        },
+    )
 
 
 def _chargeback_receipts(location: Location, shards: int) -> pd.DataFrame:
     """Every shard's chargebacked receipts, once: a receipt may be charged back under another appsflyer_id."""
     found = [
-        normalise_stage.chargeback_receipts(read_partition(partition_file(location, "purchases", k),
-                                                           ["status", "receipt_id"]))
+        normalise_stage.chargeback_receipts(
+            read_partition(partition_file(location, "purchases", k), ["status", "receipt_id"])
+        )
         for k in range(shards)
     ]
     return pd.concat(found, ignore_index=True).drop_duplicates(ignore_index=True)
@@ -104,24 +125,32 @@ def normalise_shard(location: Location, shard: int) -> dict[str, Any]:
 def dedup_shard(location: Location, shard: int) -> dict[str, Any]:
     out = shard_dir(location, shard)
     purchases = load_frame(out, "normalised_purchases")
-    unique, dropped = normalise_stage.split_dropped(dedup_stage.dedup_purchases(purchases), "purchases",
-                                                    keep_zero=True)
+    unique, dropped = normalise_stage.split_dropped(
+        dedup_stage.dedup_purchases(purchases), "purchases", keep_zero=True
+    )
     curated = dedup_stage.flag_chargebacks(unique, load_frame(location, "chargeback_receipts"))
     save_frame(out, "curated_purchases", curated)
     save_frame(out, "drops_dedup", dropped)
-    return {"shard": shard, "rows": {"in": len(purchases), "out": len(curated)},
-            "chargebacks": int(curated["chargeback"].sum())}
+    return {
+        "shard": shard,
+        "rows": {"in": len(purchases), "out": len(curated)},
+        "chargebacks": int(curated["chargeback"].sum()),
+    }
 
 
 def reconcile_shard(location: Location, shard: int, tolerance_minutes: float) -> dict[str, Any]:
     out = shard_dir(location, shard)
     detail = reconcile_stage.reconcile(
-        load_frame(out, "curated_purchases", stages.FOR_RECONCILE), load_frame(out, "normalised_confirmed"),
+        load_frame(out, "curated_purchases", stages.FOR_RECONCILE),
+        load_frame(out, "normalised_confirmed"),
         tolerance_minutes,
     )
     save_frame(out, "reconciliation_detail", detail)
     counts = detail["category"].value_counts(sort=False)
-    return {"shard": shard, "records": {category: int(counts[category]) for category in reconcile_stage.CATEGORIES}}
+    return {
+        "shard": shard,
+        "records": {category: int(counts[category]) for category in reconcile_stage.CATEGORIES},
+    }
 
 
 def roas_shard(location: Location, shard: int) -> dict[str, Any]:
@@ -133,28 +162,38 @@ def roas_shard(location: Location, shard: int) -> dict[str, Any]:
 
 def arpdau_shard(location: Location, shard: int, report_date: str) -> dict[str, Any]:
     out = shard_dir(location, shard)
-    partials = arpdau_partials(load_frame(out, "curated_purchases", stages.FOR_METRICS),
-                               load_frame(out, "normalised_sessions"), dt.date.fromisoformat(report_date))
+    partials = arpdau_partials(
+        load_frame(out, "curated_purchases", stages.FOR_METRICS),
+        load_frame(out, "normalised_sessions"),
+        dt.date.fromisoformat(report_date),
+    )
     save_frame(out, "arpdau_partials", partials)
     return {"shard": shard, "dau": int(partials["dau"].sum())}
 
 
-def _shard_frames(location: Location, shards: int, name: str, columns: list[str] | None = None) -> pd.DataFrame:
+def _shard_frames(
+    location: Location, shards: int, name: str, columns: list[str] | None = None
+) -> pd.DataFrame:
     frames = [load_frame(shard_dir(location, k), name, columns) for k in range(shards)]
     # An empty shard's frame may carry object dtypes; leaving it out keeps the others' types.
     filled = [frame for frame in frames if len(frame)] or frames[:1]
     return pd.concat(filled, ignore_index=True)
 
 
-def combine_reconcile(location: Location, shards: int, out: Location, tolerance_minutes: float) -> dict[str, Any]:
-    """The shards' records in the unsharded order: AppsFlyer records by input row, then unmatched confirmed ones."""
+def combine_reconcile(
+    location: Location, shards: int, out: Location, tolerance_minutes: float
+) -> dict[str, Any]:
+    """The shards' records in the unsharded order: AppsFlyer records by input row, then unmatched
+    confirmed ones."""
     detail = _shard_frames(location, shards, "reconciliation_detail")
     is_af = detail["af_source_row"].notna().to_numpy()
-    order = np.lexsort((
-        detail["confirmed_source_row"].fillna(-1).to_numpy(dtype="int64"),
-        detail["af_source_row"].fillna(-1).to_numpy(dtype="int64"),
-        ~is_af,
-    ))
+    order = np.lexsort(
+        (
+            detail["confirmed_source_row"].fillna(-1).to_numpy(dtype="int64"),
+            detail["af_source_row"].fillna(-1).to_numpy(dtype="int64"),
+            ~is_af,
+        )
+    )
     detail = detail.take(order).reset_index(drop=True)
     save_frame(out, "reconciliation_detail", detail)
     summary = reconcile_stage.summarise(detail)
@@ -163,7 +202,9 @@ def combine_reconcile(location: Location, shards: int, out: Location, tolerance_
 
 def combine_roas(location: Location, shards: int, out: Location) -> dict[str, Any]:
     extract_meta = load_meta(location, "extract")
-    revenue = combine_revenue_partials(load_frame(shard_dir(location, k), "revenue_partials") for k in range(shards))
+    revenue = combine_revenue_partials(
+        load_frame(shard_dir(location, k), "revenue_partials") for k in range(shards)
+    )
     daily = roas_stage.daily_roas_from_revenue(revenue, load_frame(location, "normalised_costs"))
     day = dt.date.fromisoformat(extract_meta["date"])
     verdicts = roas_stage.roas_anomalies(daily, day)
@@ -174,7 +215,9 @@ def combine_roas(location: Location, shards: int, out: Location) -> dict[str, An
 
 def combine_arpdau(location: Location, shards: int, out: Location) -> dict[str, Any]:
     extract_meta = load_meta(location, "extract")
-    table = combine_arpdau_partials(load_frame(shard_dir(location, k), "arpdau_partials") for k in range(shards))
+    table = combine_arpdau_partials(
+        load_frame(shard_dir(location, k), "arpdau_partials") for k in range(shards)
+    )
     save_frame(out, "arpdau_d1", table)
     day = dt.date.fromisoformat(extract_meta["date"])
     return save_meta(out, "arpdau", stages.arpdau_meta(table, day, extract_meta["dateReason"]))
@@ -183,19 +226,28 @@ def combine_arpdau(location: Location, shards: int, out: Location) -> dict[str, 
 def combine_drops(drops: Iterable[pd.DataFrame]) -> pd.DataFrame:
     """Drop counts summed per source and reason; every shard lists every reason (zeros too) in rule
     order, so first appearance is rule order, as in an unsharded run."""
-    summed = pd.concat(list(drops), ignore_index=True).groupby(["source", "reason"], sort=False)["rows"].sum()
-    summed = summed[summed > 0].reset_index()
-    return summed.astype({"source": "str", "reason": "str", "rows": "int64"})
+    rows = pd.concat(list(drops), ignore_index=True).groupby(["source", "reason"], sort=False)["rows"].sum()
+    summed = rows[rows > 0].reset_index()
+    return pd.DataFrame(
+        {
+            "source": summed["source"].astype("str"),
+            "reason": summed["reason"].astype("str"),
+            "rows": summed["rows"].astype("int64"),
+        }
+    )
 
 
 def combine_rest(location: Location, shards: int, out: Location) -> dict[str, Any]:
-    """Curated purchases in input order, drop counts, and the extract figures, where write_reports reads them."""
+    """Curated purchases in input order, drop counts, and the extract figures, where write_reports
+    reads them."""
     curated = _shard_frames(location, shards, "curated_purchases")
     curated = curated.sort_values(SOURCE_ROW, kind="stable", ignore_index=True)
     save_frame(out, "curated_purchases", curated)
     normalise_drops = _shard_frames(location, shards, "drops_normalise")
     by_source = [
-        load_frame(location, "drops_costs") if source == "costs" else normalise_drops[normalise_drops["source"] == source]
+        load_frame(location, "drops_costs")
+        if source == "costs"
+        else normalise_drops[normalise_drops["source"] == source]
         for source in stages.SOURCES
     ]
     save_frame(out, "drops_normalise", combine_drops(by_source))
@@ -227,8 +279,13 @@ def _summed_rows(results: list[dict[str, Any]]) -> dict[str, int]:
 
 
 def stage_calls(
-    data_dir: str | Path, reports_dir: str | Path, work: Path, report_date: str | None,
-    postback_purchases: pd.DataFrame | None, tolerance_minutes: float, shards: int,
+    data_dir: str | Path,
+    reports_dir: str | Path,
+    work: Path,
+    report_date: str | None,
+    postback_purchases: pd.DataFrame | None,
+    tolerance_minutes: float,
+    shards: int,
 ) -> list[tuple[str, Callable[[], dict[str, Any]]]]:
     """The CLI's sharded run: the DAG's stages with each mapped stage looping over the shards and
     the combines done as soon as their inputs exist, so every stage reports what the unsharded one does."""
@@ -236,12 +293,21 @@ def stage_calls(
     def normalise() -> dict[str, Any]:
         rows = _summed_rows(_each_shard(shards, lambda k: normalise_shard(work, k)))
         costs = len(load_frame(work, "normalised_costs", [SOURCE_ROW]))
-        return {"rows": {"purchases": rows["purchases"], "confirmed": rows["confirmed"], "costs": costs,
-                         "sessions": rows["sessions"]}}
+        return {
+            "rows": {
+                "purchases": rows["purchases"],
+                "confirmed": rows["confirmed"],
+                "costs": costs,
+                "sessions": rows["sessions"],
+            }
+        }
 
     def dedup() -> dict[str, Any]:
         results = _each_shard(shards, lambda k: dedup_shard(work, k))
-        return {"rows": _summed_rows(results), "chargebacks": sum(result["chargebacks"] for result in results)}
+        return {
+            "rows": _summed_rows(results),
+            "chargebacks": sum(result["chargebacks"] for result in results),
+        }
 
     def reconcile() -> dict[str, Any]:
         _each_shard(shards, lambda k: reconcile_shard(work, k, tolerance_minutes))
@@ -262,8 +328,12 @@ def stage_calls(
 
     return [
         ("extract", lambda: extract(data_dir, work, shards, postback_purchases, report_date)),
-        ("normalise", normalise), ("dedup", dedup), ("reconcile", reconcile),
-        ("roas_anomaly", roas_anomaly), ("arpdau", arpdau), ("publish", publish),
+        ("normalise", normalise),
+        ("dedup", dedup),
+        ("reconcile", reconcile),
+        ("roas_anomaly", roas_anomaly),
+        ("arpdau", arpdau),
+        ("publish", publish),
     ]
 
 
@@ -278,7 +348,9 @@ def run_location(work_dir: Path, run_id: str) -> Location:
     return work_location() / Path(work_dir).name
 
 
-def combine_for_publish(location: Location, shards: int, local_dir: str | Path, tolerance_minutes: float) -> Path:
+def combine_for_publish(
+    location: Location, shards: int, local_dir: str | Path, tolerance_minutes: float
+) -> Path:
     """Every combine into a local folder (the location itself when local), for ``stages.publish``."""
     location = as_location(location)
     out = location if isinstance(location, Path) else Path(local_dir)

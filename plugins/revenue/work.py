@@ -5,6 +5,7 @@ importing each other. A work folder is a local ``Path`` or, for sharded runs who
 share no disk, an Airflow ``ObjectStoragePath`` (``PIPELINE_WORK_URL``); a ``str`` naming
 either (as XCom carries it) is accepted everywhere.
 """
+
 from __future__ import annotations
 
 import json
@@ -37,7 +38,9 @@ def save_frame(work_dir: Any, name: str, frame: pd.DataFrame) -> None:
         write_parquet(path, frame)
         return
     with path.open("wb") as handle:  # an object store's put is atomic: no temp file needed
-        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), handle, compression=PARQUET_COMPRESSION)
+        pq.write_table(
+            pa.Table.from_pandas(frame, preserve_index=False), handle, compression=PARQUET_COMPRESSION
+        )
 
 
 def load_frame(work_dir: Any, name: str, columns: list[str] | None = None) -> pd.DataFrame:
@@ -47,7 +50,8 @@ def load_frame(work_dir: Any, name: str, columns: list[str] | None = None) -> pd
     if isinstance(path, Path):
         return read_parquet(path, columns)
     with path.open("rb") as handle:
-        return pq.read_table(handle, columns=columns).to_pandas()
+        frame: pd.DataFrame = pq.read_table(handle, columns=columns).to_pandas()
+    return frame
 
 
 def save_meta(work_dir: Any, name: str, meta: dict[str, Any]) -> dict[str, Any]:
