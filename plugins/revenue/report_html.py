@@ -9,6 +9,7 @@ import base64
 import datetime as dt
 import html
 import io
+from collections.abc import Callable
 from typing import Any
 
 import matplotlib
@@ -53,7 +54,7 @@ TICK_PT, LABEL_PT, TITLE_PT = 9, 9.5, 11
 SEVERITY_COLOURS = {"critical": "#c62828", "warning": "#ef6c00"}
 
 
-def _png(figure, alt: str) -> str:
+def _png(figure: Any, alt: str) -> str:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=DPI)
     plt.close(figure)
@@ -62,6 +63,10 @@ def _png(figure, alt: str) -> str:
     return (
         f'<img alt="{html.escape(alt)}" width="{width}" height="{height}" src="data:image/png;base64,{data}">'
     )
+
+
+def _count(value: Any) -> str:
+    return f"{value:,}"
 
 
 def _money(value: Any) -> str:
@@ -83,16 +88,13 @@ def _trend_campaigns(window: pd.DataFrame, verdicts: pd.DataFrame) -> list[str]:
     return ranked["campaign"].head(MAX_TREND_PANELS).tolist()
 
 
-def _anomaly_label(verdict: pd.Series) -> str:
+def _anomaly_label(verdict: Any) -> str:
     return f"{verdict['severity']}: {verdict['roas']:.2f}× vs {verdict['baseline_roas']:.2f}× baseline"
 
 
 def _trend_alt(campaigns: list[str], verdicts: pd.DataFrame, first: pd.Timestamp, day: pd.Timestamp) -> str:
     flagged = verdicts[(verdicts["status"] == roas_stage.ANOMALY) & verdicts["campaign"].isin(campaigns)]
-    anomalies = "; ".join(
-        f"{row.campaign} ({_anomaly_label(pd.Series(row._asdict()))})"
-        for row in flagged.itertuples(index=False)
-    )
+    anomalies = "; ".join(f"{row['campaign']} ({_anomaly_label(row)})" for row in flagged.to_dict("records"))
     return (
         f"Daily ROAS (revenue divided by ad cost) per campaign from {first:%Y-%m-%d} to D-1 {day:%Y-%m-%d}, "
         f"one panel each for {', '.join(campaigns)}. "
@@ -132,7 +134,7 @@ def roas_trend_chart(daily: pd.DataFrame, verdicts: pd.DataFrame, report_date: s
         axis.plot(
             offsets, series["roas"].to_numpy(), color="#3e4c59", linewidth=1.5, marker="o", markersize=3
         )
-        verdict = verdict_by_campaign.loc[campaign]
+        verdict: Any = verdict_by_campaign.loc[campaign]
         if pd.notna(verdict["baseline_roas"]):
             axis.axhline(verdict["baseline_roas"], color="#7b8794", linestyle="--", linewidth=1)
         flagged = verdict["status"] == roas_stage.ANOMALY
@@ -187,7 +189,11 @@ def reconciliation_chart(summary: dict[str, Any]) -> str:
     right.set_title("Revenue by category, all dates", fontsize=TITLE_PT, loc="left")
     right.set_xlabel("revenue (USD)", fontsize=LABEL_PT)
     right.xaxis.set_major_formatter(lambda value, _: f"${value:,.0f}")
-    for axis, values, text in ((left, counts, lambda v: f"{v:,}"), (right, revenue, _money)):
+    labellers: tuple[tuple[Any, list[Any], Callable[[Any], str]], ...] = (
+        (left, counts, _count),
+        (right, revenue, _money),
+    )
+    for axis, values, text in labellers:
         axis.invert_yaxis()
         axis.tick_params(labelsize=TICK_PT)
         axis.bar_label(axis.containers[0], labels=[text(v) for v in values], fontsize=TICK_PT, padding=3)
@@ -212,7 +218,7 @@ def _card(label: str, value: str, note: str = "", tone: str = "") -> str:
     )
 
 
-def _table(rows: list[dict], columns: list[tuple[str, str, Any]]) -> str:
+def _table(rows: list[dict[str, Any]], columns: list[tuple[str, str, Any]]) -> str:
     head = "".join(f"<th>{html.escape(title)}</th>" for title, _, _ in columns)
     body = []
     for row in rows:
@@ -279,7 +285,7 @@ def coverage_banner(coverage: dict[str, Any]) -> str:
     )
 
 
-def render_report(payloads: dict[str, dict], daily: pd.DataFrame, verdicts: pd.DataFrame) -> str:
+def render_report(payloads: dict[str, dict[str, Any]], daily: pd.DataFrame, verdicts: pd.DataFrame) -> str:
     roas_payload, anomaly_payload = payloads["roas_d1.json"], payloads["roas_anomaly.json"]
     reconciliation, arpdau_payload = payloads["reconciliation.json"], payloads["arpdau_d1.json"]
     date = roas_payload["date"]

@@ -52,7 +52,7 @@ def campaign_names(count: int) -> list[str]:
 
 def generate(
     rows: int, seed: int, days: int = 30, campaigns: int = 12, end: dt.date = END_DATE
-) -> tuple[dict, dict]:
+) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
     """The four input frames (all text) and the ground truth, for about ``rows`` AppsFlyer rows."""
     rng = np.random.default_rng(seed)
     start = int(pd.Timestamp(end - dt.timedelta(days=days - 1), tz="UTC").timestamp())
@@ -97,12 +97,23 @@ def generate(
 def _campaign_weights(count: int) -> np.ndarray:
     weights = np.linspace(2.0, 0.5, count)
     weights[-1] = 1.0  # organic
-    return weights / weights.sum()
+    return np.asarray(weights / weights.sum())
 
 
 def _assemble(
-    rng, af, conf, truth, names, n_users, start, days, n_dirty, n_dups, seed, rows
-) -> tuple[dict, dict]:
+    rng: np.random.Generator,
+    af: dict[str, np.ndarray],
+    conf: dict[str, np.ndarray],
+    truth: sc.Truth,
+    names: np.ndarray,
+    n_users: int,
+    start: int,
+    days: int,
+    n_dirty: int,
+    n_dups: int,
+    seed: int,
+    rows: int,
+) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
     n_af, n_conf = len(af["user"]), len(conf["user"])
     af_receipt = np.array([f"R{i:08d}" for i in range(n_af)], dtype=object)
     conf_receipt = np.array([f"G{i:08d}" for i in range(n_conf)], dtype=object)
@@ -133,7 +144,7 @@ def _assemble(
     # Clean rows keep generation numbers 0..n-1; duplicates and dirty rows are appended.
     af_record = list(range(n_af))
     conf_record = list(range(n_conf))
-    drops = {"purchases": {}, "confirmed": {}}
+    drops: dict[str, dict[str, int]] = {"purchases": {}, "confirmed": {}}
 
     dup_af = rng.choice(pair_af if len(pair_af) else np.arange(n_af), n_dups, replace=False)
     copies = purchases.iloc[dup_af].copy()
@@ -187,7 +198,17 @@ def _assemble(
     return {"purchases": purchases, "confirmed": confirmed, "costs": costs, "sessions": sessions}, truth_json
 
 
-def _append_dirty(rng, frame, rules, count, n_users, start, end_time, names, drop_counts) -> pd.DataFrame:
+def _append_dirty(
+    rng: np.random.Generator,
+    frame: pd.DataFrame,
+    rules: dict[str, tuple[str, list[str]]],
+    count: int,
+    n_users: int,
+    start: int,
+    end_time: int,
+    names: np.ndarray,
+    drop_counts: dict[str, int],
+) -> pd.DataFrame:
     """Rows that each break exactly one rule, at random users and times."""
     per_rule = max(2, count // len(rules))
     extra = []
@@ -217,7 +238,9 @@ def _append_dirty(rng, frame, rules, count, n_users, start, end_time, names, dro
     return pd.concat([frame, *extra], ignore_index=True)
 
 
-def _shuffle(rng, frame: pd.DataFrame, record: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
+def _shuffle(
+    rng: np.random.Generator, frame: pd.DataFrame, record: np.ndarray
+) -> tuple[pd.DataFrame, np.ndarray]:
     """Shuffle rows; return the frame and, per logical record, its first row in the file."""
     order = rng.permutation(len(frame))
     shuffled = frame.iloc[order].reset_index(drop=True)

@@ -13,7 +13,12 @@ DAY = 86400
 
 
 def costs_frame(
-    rng, af: dict[str, Any], charged: np.ndarray, names: np.ndarray, start: int, days: int
+    rng: np.random.Generator,
+    af: dict[str, Any],
+    charged: np.ndarray,
+    names: np.ndarray,
+    start: int,
+    days: int,
 ) -> pd.DataFrame:
     """Daily cost per campaign around a per-campaign target ROAS.
 
@@ -51,7 +56,9 @@ def costs_frame(
     ).sample(frac=1.0, random_state=int(rng.integers(1 << 30)), ignore_index=True)
 
 
-def sessions_frame(rng, af: dict[str, Any], n_users: int, start: int, days: int) -> pd.DataFrame:
+def sessions_frame(
+    rng: np.random.Generator, af: dict[str, Any], n_users: int, start: int, days: int
+) -> pd.DataFrame:
     """Sessions of purchasers (on their purchase days and others) and of users who never buy.
 
     A fifth have no event_timestamp_utc (the date column counts then); some sessions just

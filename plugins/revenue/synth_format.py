@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -14,14 +15,14 @@ def pick(
 
 
 def _per_unique(
-    rng, values: np.ndarray, variants: Callable[[object], list[str]], p: Sequence[float]
+    rng: np.random.Generator, values: np.ndarray, variants: Callable[[Any], list[str]], p: Sequence[float]
 ) -> np.ndarray:
     """Render each distinct value in every notation once, then pick a notation per row."""
     uniques, inverse = np.unique(values, return_inverse=True)
     table = np.array([variants(value) for value in uniques.tolist()], dtype=object).reshape(
         len(uniques), len(p)
     )
-    return table[inverse, rng.choice(len(p), len(values), p=p)]
+    return np.asarray(table[inverse, rng.choice(len(p), len(values), p=p)])
 
 
 def _amount_variants(value: float) -> list[str]:

@@ -9,6 +9,7 @@ whole data set is the union of the per-scenario answers.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -41,7 +42,7 @@ class Rows:
     columns: dict[str, list[np.ndarray]] = field(default_factory=dict)
     size: int = 0
 
-    def add(self, **values: np.ndarray) -> np.ndarray:
+    def add(self, **values: np.ndarray | list[Any]) -> np.ndarray:
         n = len(next(iter(values.values())))
         for key, value in values.items():
             self.columns.setdefault(key, []).append(np.asarray(value))
@@ -84,12 +85,21 @@ def distinct_slots(
         clash = np.ones(len(users), dtype=bool)
         clash[first] = False
         if not clash.any():
-            return slots
+            return np.asarray(slots)
         day[clash] = rng.integers(0, days, int(clash.sum()))
     raise RuntimeError("too many scenarios per user for the date range; use more users or days")
 
 
-def add_bulk(rng, af: Rows, conf: Rows, truth: Truth, users, anchors, campaigns, kinds) -> None:
+def add_bulk(
+    rng: np.random.Generator,
+    af: Rows,
+    conf: Rows,
+    truth: Truth,
+    users: np.ndarray,
+    anchors: np.ndarray,
+    campaigns: np.ndarray,
+    kinds: np.ndarray,
+) -> None:
     """The common scenarios, vectorised: plain matches, cent/mismatch revenue, lonely rows, just outside."""
     n = len(users)
     price = rng.choice(PRICES, n, p=PRICE_WEIGHTS)
@@ -125,7 +135,14 @@ def add_bulk(rng, af: Rows, conf: Rows, truth: Truth, users, anchors, campaigns,
 
 
 def add_special(
-    rng, af: Rows, conf: Rows, truth: Truth, kind: str, user: int, anchor: int, campaign: str
+    rng: np.random.Generator,
+    af: Rows,
+    conf: Rows,
+    truth: Truth,
+    kind: str,
+    user: int,
+    anchor: int,
+    campaign: int,
 ) -> None:
     """One contested structure whose correct assignment follows from the SPEC's order by hand."""
     price = float(rng.choice(PRICES[:5]))
