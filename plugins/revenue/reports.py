@@ -15,7 +15,16 @@ import pyarrow as pa
 
 from revenue import reconcile as reconcile_stage
 from revenue import roas as roas_stage
-from revenue.io import INPUT_FILES, SOURCE_ROW, AtomicBatch, iso_utc_text, json_text, read_parquet, write_csv
+from revenue.io import (
+    INPUT_FILES,
+    SOURCE_ROW,
+    AtomicBatch,
+    iso_utc_text,
+    json_text,
+    read_parquet,
+    read_parquet_table,
+    write_csv,
+)
 from revenue.work import load_meta
 
 MAX_EXAMPLES = 1000
@@ -44,7 +53,10 @@ CURATED_COLUMNS = [
 
 def iso_utc(times: pd.Series) -> pd.Series:
     """UTC timestamps as ISO 8601 text with offset (``2025-11-12T10:30:00+00:00``); NaT -> null."""
-    return pd.Series(iso_utc_text(pa.array(times)).to_pandas(), index=times.index, dtype="str")
+    # Positional: the text comes back with a fresh index, which must not be aligned to ``times``'.
+    return pd.Series(
+        iso_utc_text(pa.array(times)).to_numpy(zero_copy_only=False), index=times.index, dtype="str"
+    )
 
 
 def with_iso_times(frame: pd.DataFrame) -> pd.DataFrame:
@@ -88,17 +100,25 @@ def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def reconciliation_payload(
-    detail: pd.DataFrame, meta: dict[str, Any], data_quality: dict[str, Any]
+    detail: pd.DataFrame | pa.Table, meta: dict[str, Any], data_quality: dict[str, Any]
 ) -> dict[str, Any]:
+    """Summary, examples and data quality; ``detail`` as a DataFrame or as the Arrow table read from
+    Parquet (then only the example rows ever become pandas)."""
     examples = {}
-    category = detail["category"].to_numpy()
-    mismatch = detail["revenue_mismatch"].to_numpy(dtype=bool)
+    if isinstance(detail, pa.Table):
+        category = detail.column("category").to_pandas().to_numpy()
+        mismatch = detail.column("revenue_mismatch").to_numpy()
+    else:
+        category = detail["category"].to_numpy()
+        mismatch = detail["revenue_mismatch"].to_numpy(dtype=bool)
     for name in reconcile_stage.CATEGORIES:
         # Positions first, rows last: only the examples are ever copied out of the big frame.
         positions = np.flatnonzero(category == name)
         if name == reconcile_stage.MATCHED:  # mismatched pairs are the interesting examples
             positions = np.concatenate([positions[mismatch[positions]], positions[~mismatch[positions]]])
-        examples[name] = records(detail.iloc[positions[:MAX_EXAMPLES]])
+        picked = positions[:MAX_EXAMPLES]
+        rows = detail.take(picked).to_pandas() if isinstance(detail, pa.Table) else detail.iloc[picked]
+        examples[name] = records(rows)
     return {
         "toleranceMinutes": meta["toleranceMinutes"],
         "summary": meta["summary"],
@@ -252,14 +272,17 @@ def write_reports(work_dir: str | Path, reports_dir: str | Path) -> dict[str, An
     from revenue.report_html import render_report  # matplotlib is only needed here
 
     work, out = Path(work_dir), Path(reports_dir)
-    curated = read_parquet(work / "curated_purchases.parquet")
-    detail = read_parquet(work / "reconciliation_detail.parquet")
+    # The two big tables stay Arrow: the CSV writer takes them as they are read.
+    curated = read_parquet_table(work / "curated_purchases.parquet", CURATED_COLUMNS)
+    detail = read_parquet_table(work / "reconciliation_detail.parquet")
     verdicts = read_parquet(work / "roas_d1.parquet")
     daily = read_parquet(work / "roas_daily.parquet")
     arpdau_table = read_parquet(work / "arpdau_d1.parquet")
     reconcile_meta, roas_meta = load_meta(work, "reconcile"), load_meta(work, "roas")
     arpdau_meta, extract_meta = load_meta(work, "arpdau"), load_meta(work, "extract")
-    quality = data_quality(work, extract_meta, curated)
+    quality = data_quality(
+        work, extract_meta, curated.select(["chargeback", "original_revenue_usd"]).to_pandas()
+    )
     coverage = d1_coverage(daily, roas_meta["date"], arpdau_meta["dau"], extract_meta)
 
     out.mkdir(parents=True, exist_ok=True)
@@ -267,9 +290,7 @@ def write_reports(work_dir: str | Path, reports_dir: str | Path) -> dict[str, An
     # JSON and the charts. The pool closes before the batch, so no writer outlives a rollback.
     with AtomicBatch() as batch, ThreadPoolExecutor(max_workers=2) as pool:
         csv_jobs = [
-            pool.submit(
-                batch.add, out / "purchases_curated.csv", lambda tmp: write_csv(tmp, curated[CURATED_COLUMNS])
-            ),
+            pool.submit(batch.add, out / "purchases_curated.csv", lambda tmp: write_csv(tmp, curated)),
             pool.submit(batch.add, out / "reconciliation_detail.csv", lambda tmp: write_csv(tmp, detail)),
         ]
         payloads = {
