@@ -13,15 +13,9 @@ from typing import Any
 
 import pandas as pd
 
-PURCHASE_COLUMNS = (
-    "appsflyer_id",
-    "event_time_utc",
-    "event_name",
-    "revenue_usd",
-    "campaign",
-    "receipt_id",
-    "status",
-)
+from revenue.io import INPUT_SCHEMAS
+
+PURCHASE_COLUMNS = INPUT_SCHEMAS["purchases"]
 # The same purchase events normalise keeps (SPEC §5), compared trimmed and case-insensitively.
 PURCHASE_EVENT_NAMES = frozenset({"af_purchase", "purchase"})
 REVENUE_KEYS = ("event_revenue_usd", "event_revenue", "af_revenue")
