@@ -18,6 +18,8 @@ so ``reports.write_reports`` publishes byte-identical reports for every K:
 from __future__ import annotations
 
 import datetime as dt
+import os
+import shutil
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,7 @@ from revenue import stages
 from revenue.io import INPUT_FILES, INPUT_SCHEMAS, SOURCE_ROW, check_schema, read_input_csv
 from revenue.partition import (
     PARTITION_KEYS,
+    WORK_URL_ENV,
     arpdau_partials,
     combine_arpdau_partials,
     combine_revenue_partials,
@@ -40,6 +43,7 @@ from revenue.partition import (
     partition_file,
     read_partition,
     revenue_partials,
+    work_location,
 )
 from revenue.work import as_location, load_frame, load_meta, save_frame, save_meta
 
@@ -339,10 +343,6 @@ def stage_calls(
 
 def run_location(work_dir: Path, run_id: str) -> Location:
     """Where a run's partitions live: ``PIPELINE_WORK_URL``/<run folder name> when set, else ``work_dir``."""
-    import os
-
-    from revenue.partition import WORK_URL_ENV, work_location
-
     if not os.environ.get(WORK_URL_ENV):
         return work_dir
     return work_location() / Path(work_dir).name
@@ -361,8 +361,6 @@ def combine_for_publish(
 
 def remove_location(location: Location) -> None:
     """A finished run's partitions and shard files, local or in object storage."""
-    import shutil
-
     location = as_location(location)
     if isinstance(location, Path):
         shutil.rmtree(location, ignore_errors=True)
