@@ -10,8 +10,12 @@
    each stage's seconds, the total, and the child's peak RSS.
 3. Runs the same stages in DuckDB (bench/duckdb_pipeline.py) on the same files in another fresh
    child, prints its stages, wall time and peak RSS, the ratio ours / DuckDB, and whether both
-   found the same reconciliation counts. ``--shards`` is printed; sharded runs come with the
-   sharded DAG (issue 13 phase 2), until then every run is K = 1.
+   found the same reconciliation counts.
+   With ``--shards K [K ...]`` (say ``--shards 1 8``) it then runs the sharded DAG's tasks on the
+   same data, each task in its own fresh process as an Airflow worker would (extract, K x normalise,
+   dedup, reconcile, roas_anomaly, arpdau, publish, shards one after another), and prints for every
+   K side by side: the sum of task seconds, task CPU, and the peak RSS of the largest task.
+   ``--skip-whole`` leaves out step 2 and 3's whole-input runs (at 10M rows they need ~8 GB).
 4. Reconciles ~100k rows with the brief's §5.2 per-group loop (made one-to-one: inside each
    appsflyer_id group all pairs within the window are taken greedily in the SPEC's order) and with
    revenue.reconcile, checks that both give the same pairs, and prints the speed ratio.
@@ -76,6 +80,110 @@ def duckdb_child(data_dir: str, reports_dir: str) -> None:
             {**result, "wall": round(wall, 3), "cpu": round(cpu, 3), "peak_rss_mib": round(peak_rss_mib(), 1)}
         )
     )
+
+
+def task_child(name: str, spec_json: str) -> None:
+    """One DAG task of a sharded run in this fresh process: its seconds, CPU and peak RSS."""
+    from revenue import sharded, stages
+
+    spec = json.loads(spec_json)
+    work, shard, shards = Path(spec["work"]), spec.get("shard", 0), spec["shards"]
+    tolerance = 10.0
+    calls = {
+        "extract": lambda: sharded.extract(spec["data"], work, shards),
+        "normalise": lambda: sharded.normalise_shard(work, shard),
+        "dedup": lambda: sharded.dedup_shard(work, shard),
+        "reconcile": lambda: sharded.reconcile_shard(work, shard, tolerance),
+        "roas_anomaly": lambda: sharded.roas_shard(work, shard),
+        "arpdau": lambda: sharded.arpdau_shard(work, shard, spec["date"]),
+        "publish": lambda: stages.publish(
+            sharded.combine_for_publish(work, shards, work, tolerance), spec["reports"]
+        ),
+    }
+    started, cpu_started = time.perf_counter(), time.process_time()
+    result = calls[name]()
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    print(
+        json.dumps(
+            {
+                "seconds": round(seconds, 3),
+                "cpu": round(cpu, 3),
+                "peak_rss_mib": round(peak_rss_mib(), 1),
+                "date": result.get("date"),
+            }
+        )
+    )
+
+
+def sharded_tasks(data: Path, scratch: Path, shards: int) -> dict:
+    """The sharded DAG's tasks, each in a fresh process; per-task figures and the largest task."""
+    work, reports = scratch / f"work-k{shards}", scratch / f"reports-k{shards}"
+    figures: list[tuple[str, dict]] = []
+
+    def run(name: str, **spec) -> dict:
+        spec = {"data": str(data), "work": str(work), "reports": str(reports), "shards": shards, **spec}
+        completed = subprocess.run(
+            [sys.executable, __file__, "--task-child", name, json.dumps(spec)], capture_output=True, text=True
+        )
+        if completed.returncode != 0:
+            sys.exit(f"task {name} failed:\n{completed.stderr[-4000:]}")
+        result = json.loads(completed.stdout.strip().splitlines()[-1])
+        figures.append((name if "shard" not in spec else f"{name}[{spec['shard']}]", result))
+        return result
+
+    started = time.perf_counter()
+    day = run("extract")["date"]
+    for stage in ("normalise", "dedup", "reconcile", "roas_anomaly", "arpdau"):
+        for shard in range(shards):
+            run(stage, shard=shard, date=day)
+    run("publish", date=day)
+    largest_name, largest = max(figures, key=lambda item: item[1]["peak_rss_mib"])
+    return {
+        "shards": shards,
+        "tasks": len(figures),
+        "wall_with_starts": round(time.perf_counter() - started, 1),
+        "task_seconds": round(sum(f["seconds"] for _, f in figures), 2),
+        "task_cpu": round(sum(f["cpu"] for _, f in figures), 2),
+        "largest_task": largest_name,
+        "largest_task_rss_mib": largest["peak_rss_mib"],
+        "by_stage_rss_mib": {
+            stage: max(f["peak_rss_mib"] for name, f in figures if name.split("[")[0] == stage)
+            for stage in ("extract", "normalise", "dedup", "reconcile", "roas_anomaly", "arpdau", "publish")
+        },
+        "reports": reports,
+    }
+
+
+def print_sharded(runs: list[dict]) -> None:
+    print("\nsharded DAG tasks, one fresh process per task (as on a worker), shards one after another:")
+    rows = [
+        ("K", [str(run["shards"]) for run in runs]),
+        ("task instances", [str(run["tasks"]) for run in runs]),
+        ("sum of task seconds", [f"{run['task_seconds']:.2f}" for run in runs]),
+        ("sum of task CPU s", [f"{run['task_cpu']:.2f}" for run in runs]),
+        ("wall incl. process starts", [f"{run['wall_with_starts']:.1f}" for run in runs]),
+        ("largest task", [run["largest_task"] for run in runs]),
+        ("largest task peak RSS MiB", [f"{run['largest_task_rss_mib']:.0f}" for run in runs]),
+        *[
+            (f"  peak RSS {stage} MiB", [f"{run['by_stage_rss_mib'][stage]:.0f}" for run in runs])
+            for stage in runs[0]["by_stage_rss_mib"]
+        ],
+    ]
+    for label, cells in rows:
+        print(f"  {label:<28}" + "".join(f"{cell:>16}" for cell in cells))
+    first = runs[0]["reports"]
+    same = all(
+        (run["reports"] / name).read_bytes() == (first / name).read_bytes()
+        for run in runs[1:]
+        for name in (
+            "reconciliation.json",
+            "roas_d1.json",
+            "arpdau_d1.json",
+            "purchases_curated.csv",
+            "reconciliation_detail.csv",
+        )
+    )
+    print(f"  reports identical for every K: {same}")
 
 
 def run_child(flag: str, data: Path, reports: Path) -> dict:
@@ -178,7 +286,8 @@ def loop_comparison(rows: int, seed: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--shards", type=int, default=1)
+    parser.add_argument("--shards", type=int, nargs="+", default=[1])
+    parser.add_argument("--skip-whole", action="store_true", help="no whole-input runs (ours, DuckDB)")
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--campaigns", type=int, default=60)
     parser.add_argument(
@@ -189,7 +298,11 @@ def main() -> None:
     parser.add_argument(
         "--duckdb-child", nargs=2, metavar=("DATA_DIR", "REPORTS_DIR"), help=argparse.SUPPRESS
     )
+    parser.add_argument("--task-child", nargs=2, metavar=("TASK", "SPEC_JSON"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.task_child:
+        task_child(*args.task_child)
+        return
     if args.child:
         child(*args.child)
         return
@@ -198,11 +311,7 @@ def main() -> None:
         return
     from revenue import synth
 
-    print(
-        f"load before: {os.getloadavg()}; shards K={args.shards} "
-        "(sharded stages arrive with the sharded DAG: this run is K=1)",
-        flush=True,
-    )
+    print(f"load before: {os.getloadavg()}; shards K={args.shards}", flush=True)
     with tempfile.TemporaryDirectory(prefix="pipeline-bench-") as scratch:
         data = Path(scratch) / "data"
         started = time.perf_counter()
@@ -214,6 +323,12 @@ def main() -> None:
             flush=True,
         )
         del frames
+        sharded_runs = [sharded_tasks(data, Path(scratch), k) for k in args.shards if args.shards != [1]]
+        if sharded_runs:
+            print_sharded(sharded_runs)
+        if args.skip_whole:
+            print(f"load after: {os.getloadavg()}")
+            return
         ours = run_child("--child", data, Path(scratch) / "reports")
         print_figures("ours, whole run (fresh process, all seven reports)", ours)
         print(f"  rows {ours['rows']}; summary {ours['summary']}")

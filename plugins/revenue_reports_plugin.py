@@ -4,16 +4,16 @@ The api-server mounts a small FastAPI app at /revenue-reports; "Revenue report" 
 shows /revenue-reports/latest. Only users who may read the revenue_pipeline DAG see it (the
 same token or UI session cookie as the rest of Airflow's API).
 """
+
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from fastapi import Depends, FastAPI, HTTPException
-from fastapi.responses import FileResponse
-
 from airflow.api_fastapi.core_api.security import requires_access_dag
 from airflow.plugins_manager import AirflowPlugin
+from fastapi import Depends, FastAPI, HTTPException
+from fastapi.responses import FileResponse
 
 DAG_ID = "revenue_pipeline"
 URL_PREFIX = "/revenue-reports"
@@ -35,10 +35,12 @@ def latest_report() -> FileResponse:
 class RevenueReportsPlugin(AirflowPlugin):
     name = "revenue_reports"
     fastapi_apps = [{"app": reports_app, "url_prefix": URL_PREFIX, "name": "Revenue reports"}]
-    external_views = [{
-        "name": "Revenue report",
-        "href": f"{URL_PREFIX}/latest",
-        "url_route": "revenue-report",
-        "destination": "nav",
-        "category": "browse",
-    }]
+    external_views = [
+        {
+            "name": "Revenue report",
+            "href": f"{URL_PREFIX}/latest",
+            "url_route": "revenue-report",
+            "destination": "nav",
+            "category": "browse",
+        }
+    ]

@@ -1,4 +1,5 @@
 """SPEC §5.5: ARPDAU per campaign on D-1, with ORGANIC and ALL rows."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -17,20 +18,23 @@ def user_campaigns(curated: pd.DataFrame) -> pd.DataFrame:
 
     A purchase without a campaign makes the user ``ORGANIC``, as does having no purchase.
     """
-    earliest = (
-        curated.sort_values(["event_time_utc", SOURCE_ROW], kind="stable")
-        .drop_duplicates("appsflyer_id", keep="first")
+    earliest = curated.sort_values(["event_time_utc", SOURCE_ROW], kind="stable").drop_duplicates(
+        "appsflyer_id", keep="first"
     )
-    return pd.DataFrame({
-        "user_id": earliest["appsflyer_id"].to_numpy(),
-        "campaign": campaign_label(earliest["campaign"]).to_numpy(),
-    })
+    return pd.DataFrame(
+        {
+            "user_id": earliest["appsflyer_id"].to_numpy(),
+            "campaign": campaign_label(earliest["campaign"]).to_numpy(),
+        }
+    )
 
 
 def active_user_campaigns(curated: pd.DataFrame, sessions: pd.DataFrame, report_date: dt.date) -> pd.Series:
     """The campaign of every distinct user active on D-1 (one value per user)."""
     day = pd.Timestamp(report_date)
-    active = sessions.loc[sessions["date"].dt.tz_convert("UTC").dt.tz_localize(None) == day, "user_id"].drop_duplicates()
+    active = sessions.loc[
+        sessions["date"].dt.tz_convert("UTC").dt.tz_localize(None) == day, "user_id"
+    ].drop_duplicates()
     # Only the active users' campaigns matter: find earliest purchases among their rows alone.
     buyers = curated[curated["appsflyer_id"].isin(active)]
     campaigns = user_campaigns(buyers).set_index("user_id")["campaign"]
@@ -43,8 +47,12 @@ def active_user_campaigns(curated: pd.DataFrame, sessions: pd.DataFrame, report_
 def revenue_on_day(curated: pd.DataFrame, report_date: dt.date) -> pd.DataFrame:
     """``campaign, revenue_usd`` of every curated purchase on D-1 (campaign labelled, not summed)."""
     on_day = curated[utc_day(curated["event_time_utc"]) == pd.Timestamp(report_date)]
-    return pd.DataFrame({"campaign": campaign_label(on_day["campaign"]).to_numpy(),
-                         "revenue_usd": on_day["revenue_usd"].to_numpy(dtype="float64")})
+    return pd.DataFrame(
+        {
+            "campaign": campaign_label(on_day["campaign"]).to_numpy(),
+            "revenue_usd": on_day["revenue_usd"].to_numpy(dtype="float64"),
+        }
+    )
 
 
 def arpdau_table(revenue: pd.Series, dau: pd.Series, all_revenue: float | None = None) -> pd.DataFrame:

@@ -1,9 +1,10 @@
 """Which day a pipeline run reports on (D-1), and why (SPEC §5.4, §6)."""
+
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -32,7 +33,7 @@ def _utc_date(moment: datetime) -> date:
     # A naive datetime means UTC (SPEC §0), not the machine's local zone.
     if moment.tzinfo is None:
         return moment.date()
-    return moment.astimezone(timezone.utc).date()
+    return moment.astimezone(UTC).date()
 
 
 @dataclass(frozen=True)

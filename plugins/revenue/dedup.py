@@ -1,4 +1,5 @@
 """SPEC §5.2: AppsFlyer de-duplication and chargeback flagging."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -19,11 +20,13 @@ def dedup_purchases(purchases: pd.DataFrame) -> pd.DataFrame:
     ``drop_reason``.
     """
     ordered = purchases.sort_values(SOURCE_ROW, kind="stable", ignore_index=True)
-    numeric = pd.DataFrame({
-        "time": ordered["event_time_utc"],
-        "revenue": ordered["revenue_usd"],
-        "event": pd.factorize(ordered["event_name"])[0],
-    })
+    numeric = pd.DataFrame(
+        {
+            "time": ordered["event_time_utc"],
+            "revenue": ordered["revenue_usd"],
+            "event": pd.factorize(ordered["event_name"])[0],
+        }
+    )
     duplicated = later_duplicates(ordered, DEDUP_KEY, numeric)
     reasons = DropReasons(len(ordered))
     reasons.tag(duplicated, DUPLICATE_PURCHASE)

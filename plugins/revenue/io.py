@@ -3,6 +3,7 @@
 Inputs are read entirely as text (pyarrow CSV engine, dtype=str) so that normalisation,
 not the parser, decides what a revenue like ``1.234,56`` or a bad timestamp means.
 """
+
 from __future__ import annotations
 
 import csv
@@ -11,20 +12,28 @@ import os
 import re
 import secrets
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
 
 # SPEC §5: the columns each input must carry (extra columns are ignored).
 INPUT_SCHEMAS: dict[str, tuple[str, ...]] = {
     "purchases": (
-        "appsflyer_id", "event_time_utc", "event_name", "revenue_usd", "campaign", "receipt_id", "status",
+        "appsflyer_id",
+        "event_time_utc",
+        "event_name",
+        "revenue_usd",
+        "campaign",
+        "receipt_id",
+        "status",
     ),
     "confirmed": ("appsflyer_id", "event_time_utc", "revenue_usd", "receipt_id"),
     "costs": ("date", "campaign", "ad_cost_usd"),
@@ -43,9 +52,13 @@ SOURCE_ROW = "source_row"
 
 # At most this many line numbers of skipped rows are listed per file (all are counted).
 MAX_LISTED_LINES = 20
+# Streaming reads (sharded extract) hold one block of this many bytes at a time.
+BLOCK_BYTES = 16 << 20
 _BOMS = (  # longest first: a UTF-32 LE mark starts with the UTF-16 LE one
-    (b"\xff\xfe\x00\x00", "UTF-32 LE"), (b"\x00\x00\xfe\xff", "UTF-32 BE"),
-    (b"\xff\xfe", "UTF-16 LE"), (b"\xfe\xff", "UTF-16 BE"),
+    (b"\xff\xfe\x00\x00", "UTF-32 LE"),
+    (b"\x00\x00\xfe\xff", "UTF-32 BE"),
+    (b"\xff\xfe", "UTF-16 LE"),
+    (b"\xfe\xff", "UTF-16 BE"),
 )
 _UTF8_BOM = b"\xef\xbb\xbf"
 _BLANK_PROBE_BYTES = 1 << 16
@@ -111,8 +124,9 @@ def _read_header(path: Path) -> list[str]:
     try:
         text = first.removeprefix(_UTF8_BOM).decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InputSchemaError(path.name, None, f"not UTF-8 (byte 0x{first[exc.start]:02x}); save it as UTF-8",
-                               line=1) from None
+        raise InputSchemaError(
+            path.name, None, f"not UTF-8 (byte 0x{first[exc.start]:02x}); save it as UTF-8", line=1
+        ) from None
     return [name.strip() for name in next(csv.reader([text]), [])]
 
 
@@ -131,31 +145,53 @@ def _unreadable(path: Path, exc: Exception) -> InputSchemaError:
     if "UTF8" in message or "UTF-8" in message:
         found = _first_non_utf8_line(path)
         if found:
-            return InputSchemaError(path.name, None, f"not UTF-8 ({found[1]}); save it as UTF-8", line=found[0])
+            return InputSchemaError(
+                path.name, None, f"not UTF-8 ({found[1]}); save it as UTF-8", line=found[0]
+            )
     row = _ARROW_ROW.search(message)
     reason = message.split(":", 1)[0] if ":" in message else message
-    return InputSchemaError(path.name, None, f"not a readable CSV ({reason.strip()[:120]})",
-                            line=int(row.group(1)) if row else None)
+    return InputSchemaError(
+        path.name,
+        None,
+        f"not a readable CSV ({reason.strip()[:120]})",
+        line=int(row.group(1)) if row else None,
+    )
 
 
-def _parse(path: Path, columns: tuple[str, ...], header: list[str], threads: bool) -> tuple[pa.Table, list[int | None]]:
-    """The table, and the line number of every row skipped for a wrong field count (None when the
-    multi-threaded reader does not know it)."""
-    skipped: list[int | None] = []
+def _convert_options(columns: tuple[str, ...], header: list[str]) -> pa_csv.ConvertOptions:
+    return pa_csv.ConvertOptions(
+        include_columns=list(columns),
+        column_types={name: pa.string() for name in header},
+        strings_can_be_null=False,
+        quoted_strings_can_be_null=False,
+    )
 
-    def skip_malformed(row: pa_csv.InvalidRow) -> str:
-        skipped.append(row.number)
+
+class _SkippedRows:
+    """The parser's invalid-row handler: a row whose field count differs from the header's is
+    skipped and its line number (None when a multi-threaded read does not know it) kept."""
+
+    def __init__(self) -> None:
+        self.lines: list[int | None] = []
+
+    def __call__(self, row: pa_csv.InvalidRow) -> str:
+        self.lines.append(row.number)
         return "skip"
 
+    def listed(self) -> list[int]:
+        return sorted(line for line in self.lines if line is not None)[:MAX_LISTED_LINES]
+
+
+def _parse(
+    path: Path, columns: tuple[str, ...], header: list[str], threads: bool
+) -> tuple[pa.Table, _SkippedRows]:
+    skipped = _SkippedRows()
     try:
         table = pa_csv.read_csv(
             path,
             read_options=pa_csv.ReadOptions(use_threads=threads),
-            parse_options=pa_csv.ParseOptions(invalid_row_handler=skip_malformed),
-            convert_options=pa_csv.ConvertOptions(
-                include_columns=list(columns), column_types={name: pa.string() for name in header},
-                strings_can_be_null=False, quoted_strings_can_be_null=False,
-            ),
+            parse_options=pa_csv.ParseOptions(invalid_row_handler=skipped),
+            convert_options=_convert_options(columns, header),
         )
     except (pa.ArrowException, UnicodeDecodeError) as exc:
         raise _unreadable(path, exc) from None
@@ -172,12 +208,56 @@ def read_input_csv(path: str | Path, columns: tuple[str, ...]) -> CsvInput:
     check_schema(path, columns)
     header = _read_header(path)
     table, skipped = _parse(path, columns, header, threads=True)
-    if None in skipped:  # only a single-threaded read numbers the lines: worth it only when some are bad
+    if (
+        None in skipped.lines
+    ):  # only a single-threaded read numbers the lines: worth it only when some are bad
         table, skipped = _parse(path, columns, header, threads=False)
     frame = table.to_pandas()[list(columns)]
     frame[SOURCE_ROW] = pd.RangeIndex(len(frame), dtype="int64")
-    lines = sorted(line for line in skipped if line is not None)
-    return CsvInput(frame, len(skipped), lines[:MAX_LISTED_LINES])
+    return CsvInput(frame, len(skipped.lines), skipped.listed())
+
+
+class CsvStream:
+    """One input read block by block under ``read_input_csv``'s rules (bounded memory).
+
+    Iterating yields Arrow tables of exactly ``columns`` as text plus the global ``source_row``;
+    once exhausted, ``rows``, ``malformed_rows`` and ``malformed_lines`` are what
+    ``read_input_csv`` reports for the same file. A single-threaded streaming read numbers every
+    skipped line, so no second pass is needed.
+    """
+
+    def __init__(self, path: str | Path, columns: tuple[str, ...], block_bytes: int = BLOCK_BYTES) -> None:
+        self.path = Path(path)
+        self.columns = columns
+        self.block_bytes = block_bytes
+        self.rows = 0
+        self._skipped = _SkippedRows()
+        check_schema(self.path, columns)
+        self._header = _read_header(self.path)
+
+    @property
+    def malformed_rows(self) -> int:
+        return len(self._skipped.lines)
+
+    @property
+    def malformed_lines(self) -> list[int]:
+        return self._skipped.listed()
+
+    def __iter__(self) -> Iterator[pa.Table]:
+        try:
+            reader = pa_csv.open_csv(
+                self.path,
+                read_options=pa_csv.ReadOptions(use_threads=False, block_size=self.block_bytes),
+                parse_options=pa_csv.ParseOptions(invalid_row_handler=self._skipped),
+                convert_options=_convert_options(self.columns, self._header),
+            )
+            for batch in reader:
+                table = pa.Table.from_batches([batch]).select(list(self.columns))
+                source_row = pa.array(np.arange(self.rows, self.rows + table.num_rows, dtype=np.int64))
+                self.rows += table.num_rows
+                yield table.append_column(SOURCE_ROW, source_row)
+        except (pa.ArrowException, UnicodeDecodeError) as exc:
+            raise _unreadable(self.path, exc) from None
 
 
 def read_inputs(data_dir: str | Path) -> dict[str, CsvInput]:
@@ -198,7 +278,7 @@ def _temp_beside(path: Path) -> Path:
     return Path(tmp_name)
 
 
-def _write_atomic(path: str | Path, write: Callable[[Path], None]) -> Path:
+def _write_atomic(path: str | Path, write: Callable[[Path], object]) -> Path:
     """Write via a temp file in the same directory then os.replace, so readers never see half a file."""
     path = Path(path)
     tmp = _temp_beside(path)
@@ -221,7 +301,7 @@ class AtomicBatch:
     def __init__(self) -> None:
         self._pending: list[tuple[Path, Path]] = []
 
-    def add(self, path: str | Path, write: Callable[[Path], None]) -> Path:
+    def add(self, path: str | Path, write: Callable[[Path], object]) -> Path:
         """Write one file's temp now (safe to call from several threads)."""
         path = Path(path)
         tmp = _temp_beside(path)
@@ -230,10 +310,10 @@ class AtomicBatch:
         os.chmod(tmp, 0o644)
         return path
 
-    def __enter__(self) -> "AtomicBatch":
+    def __enter__(self) -> AtomicBatch:
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
         if exc_type is not None:
             self._discard_temps()
             return
@@ -293,18 +373,31 @@ def iso_utc_text(times: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArra
     return pc.binary_join_element_wise(text, "+00:00", "")
 
 
-def write_csv(path: str | Path, frame: pd.DataFrame) -> None:
-    """CSV through pyarrow's writer (far faster than DataFrame.to_csv on millions of rows); times as ISO text."""
-    table = pa.Table.from_pandas(frame, preserve_index=False)
+def write_csv(path: str | Path, frame: pd.DataFrame | pa.Table) -> None:
+    """CSV through pyarrow's writer (far faster than DataFrame.to_csv on millions of rows); times as
+    ISO text. An Arrow table (read straight from Parquet) skips the round trip through pandas."""
+    table = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
     for index, column in enumerate(table.schema):
         if pa.types.is_timestamp(column.type):
             table = table.set_column(index, column.name, iso_utc_text(table.column(index)))
+        elif pa.types.is_dictionary(column.type):  # a categorical column: its labels
+            table = table.set_column(index, column.name, table.column(index).cast(column.type.value_type))
     pa_csv.write_csv(table, str(path), write_options=pa_csv.WriteOptions(quoting_style="needed"))
 
 
+# LZ4 reads back ~3x cheaper than the default Snappy on these text-heavy work files.
+PARQUET_COMPRESSION: Literal["lz4"] = "lz4"
+
+
 def write_parquet(path: str | Path, frame: pd.DataFrame) -> Path:
-    # LZ4 reads back ~3x cheaper than the default Snappy on these text-heavy work files.
-    return _write_atomic(path, lambda tmp: frame.to_parquet(tmp, index=False, compression="lz4"))
+    return _write_atomic(
+        path, lambda tmp: frame.to_parquet(tmp, index=False, compression=PARQUET_COMPRESSION)
+    )
+
+
+def read_parquet_table(path: str | Path, columns: list[str] | None = None) -> pa.Table:
+    """A work file as Arrow, for writers that never need pandas (the report CSVs)."""
+    return pq.read_table(path, columns=columns)
 
 
 def read_parquet(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:

@@ -4,6 +4,7 @@ The normalise_* functions are DataFrame -> DataFrame. A row that fails a rule is
 tagged in ``drop_reason`` (the first failing rule wins), so one place (``split_dropped``)
 both removes it and counts it for ``dataQuality``.
 """
+
 from __future__ import annotations
 
 import os
@@ -90,7 +91,11 @@ def normalise_token(text: pd.Series) -> pd.Series:
 
 # Notations parsed by pyarrow's fast strptime (format, date/time separator, suffix); anything
 # else (offsets, fractions, odd padding) goes to pandas.
-_FAST_TIME_FORMATS = (("%Y-%m-%d %H:%M:%S", " ", ""), ("%Y-%m-%dT%H:%M:%S", "T", ""), ("%Y-%m-%dT%H:%M:%SZ", "T", "Z"))
+_FAST_TIME_FORMATS = (
+    ("%Y-%m-%d %H:%M:%S", " ", ""),
+    ("%Y-%m-%dT%H:%M:%S", "T", ""),
+    ("%Y-%m-%dT%H:%M:%SZ", "T", "Z"),
+)
 
 
 def _strict_strptime(text: pa.Array, time_format: str, separator: str, suffix: str) -> pa.Array:
@@ -123,7 +128,9 @@ def parse_utc_times(text: pd.Series) -> pd.Series:
         pending[rows[read]] = False
     rows = np.flatnonzero(pending)
     if len(rows):
-        slow = pd.to_datetime(stripped.take(pa.array(rows)).to_pandas(), utc=True, errors="coerce", format="ISO8601")
+        slow = pd.to_datetime(
+            stripped.take(pa.array(rows)).to_pandas(), utc=True, errors="coerce", format="ISO8601"
+        )
         values[rows] = slow.dt.tz_localize(None).dt.as_unit(TIME_UNIT).to_numpy()
     return pd.Series(values, index=text.index).dt.tz_localize("UTC")
 
@@ -146,11 +153,11 @@ class DropReasons:
 
     @property
     def kept(self) -> np.ndarray:
-        return self.codes == 0
+        return np.asarray(self.codes == 0)
 
     def attach(self, frame: pd.DataFrame) -> pd.DataFrame:
         """``frame`` with the ``drop_reason`` column (null for kept rows)."""
-        frame[DROP_REASON] = pd.Categorical.from_codes(self.codes - 1, categories=self.names)
+        frame[DROP_REASON] = pd.Categorical.from_codes(self.codes - 1, categories=pd.Index(self.names))
         return frame
 
 
@@ -175,13 +182,15 @@ def later_duplicates(frame: pd.DataFrame, key: list[str], cheap_part: pd.DataFra
 
 def _typed_purchases(raw: pd.DataFrame) -> pd.DataFrame:
     """The columns both purchase sources share, typed."""
-    return pd.DataFrame({
-        SOURCE_ROW: raw[SOURCE_ROW].astype("int64"),
-        "appsflyer_id": raw["appsflyer_id"].astype("str").str.strip(),
-        "event_time_utc": parse_utc_times(raw["event_time_utc"]),
-        "revenue_usd": parse_amount(raw["revenue_usd"]),
-        "receipt_id": raw["receipt_id"].astype("str").str.strip(),
-    })
+    return pd.DataFrame(
+        {
+            SOURCE_ROW: raw[SOURCE_ROW].astype("int64"),
+            "appsflyer_id": raw["appsflyer_id"].astype("str").str.strip(),
+            "event_time_utc": parse_utc_times(raw["event_time_utc"]),
+            "revenue_usd": parse_amount(raw["revenue_usd"]),
+            "receipt_id": raw["receipt_id"].astype("str").str.strip(),
+        }
+    )
 
 
 def chargeback_receipts(raw_purchases: pd.DataFrame) -> pd.DataFrame:
@@ -195,7 +204,8 @@ def chargeback_receipts(raw_purchases: pd.DataFrame) -> pd.DataFrame:
 def normalise_purchases(raw: pd.DataFrame) -> pd.DataFrame:
     """AppsFlyer purchases typed and tagged: success status, purchase event, revenue > 0, valid time."""
     frame = _typed_purchases(raw).assign(
-        event_name=normalise_token(raw["event_name"]), campaign=normalise_campaign(raw["campaign"]),
+        event_name=normalise_token(raw["event_name"]),
+        campaign=normalise_campaign(raw["campaign"]),
     )
     success = per_unique(raw["status"], lambda unique: unique.str.strip().str.lower() == "success")
     reasons = DropReasons(len(frame))
@@ -217,7 +227,8 @@ def normalise_confirmed(raw: pd.DataFrame) -> pd.DataFrame:
     duplicated = np.zeros(len(frame), dtype=bool)
     candidates = frame.loc[valid]
     duplicated[valid] = later_duplicates(
-        candidates, ["appsflyer_id", "event_time_utc", "revenue_usd", "receipt_id"],
+        candidates,
+        ["appsflyer_id", "event_time_utc", "revenue_usd", "receipt_id"],
         candidates[["event_time_utc", "revenue_usd"]],
     )
     reasons.tag(duplicated, DUPLICATE_ROW)
@@ -226,12 +237,14 @@ def normalise_confirmed(raw: pd.DataFrame) -> pd.DataFrame:
 
 def normalise_costs(raw: pd.DataFrame) -> pd.DataFrame:
     """Daily cost rows typed and tagged: parseable date, parseable non-negative cost."""
-    frame = pd.DataFrame({
-        SOURCE_ROW: raw[SOURCE_ROW].astype("int64"),
-        "date": parse_dates(raw["date"]),
-        "campaign": normalise_campaign(raw["campaign"]),
-        "ad_cost_usd": parse_amount(raw["ad_cost_usd"]),
-    })
+    frame = pd.DataFrame(
+        {
+            SOURCE_ROW: raw[SOURCE_ROW].astype("int64"),
+            "date": parse_dates(raw["date"]),
+            "campaign": normalise_campaign(raw["campaign"]),
+            "ad_cost_usd": parse_amount(raw["ad_cost_usd"]),
+        }
+    )
     cost = frame["ad_cost_usd"].to_numpy(dtype="float64", na_value=np.nan)
     reasons = DropReasons(len(frame))
     reasons.tag(frame["date"].isna().to_numpy(), UNPARSEABLE_DATE)
@@ -244,26 +257,37 @@ def normalise_sessions(raw: pd.DataFrame) -> pd.DataFrame:
     """Sessions with their UTC activity day: the day of ``event_timestamp_utc``, else ``date``."""
     from_timestamp = parse_utc_times(raw["event_timestamp_utc"]).dt.floor("D")
     day = from_timestamp.fillna(parse_dates(raw["date"]))
-    frame = pd.DataFrame({
-        SOURCE_ROW: raw[SOURCE_ROW].astype("int64"),
-        "user_id": raw["user_id"].astype("str").str.strip(),
-        "date": day,
-    })
+    frame = pd.DataFrame(
+        {
+            SOURCE_ROW: raw[SOURCE_ROW].astype("int64"),
+            "user_id": raw["user_id"].astype("str").str.strip(),
+            "date": day,
+        }
+    )
     reasons = DropReasons(len(frame))
     reasons.tag((frame["user_id"] == "").to_numpy(), MISSING_USER_ID)
     reasons.tag(frame["date"].isna().to_numpy(), UNPARSEABLE_TIME)
     return reasons.attach(frame)
 
 
-def split_dropped(frame: pd.DataFrame, source: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Kept rows (without the tag column) and the drop counts ``source, reason, rows``."""
+def split_dropped(
+    frame: pd.DataFrame, source: str, keep_zero: bool = False
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Kept rows (without the tag column) and the drop counts ``source, reason, rows`` in rule order.
+
+    ``keep_zero`` lists every rule, also those that dropped nothing (so shards' counts combine in
+    rule order).
+    """
     dropped = frame[DROP_REASON].notna().to_numpy()
     counts = frame.loc[dropped, DROP_REASON].value_counts(sort=False)
-    counts = counts[counts > 0]
-    drops = pd.DataFrame({
-        "source": pd.Series([source] * len(counts), dtype="str"),
-        "reason": pd.Series(counts.index.to_numpy(), dtype="str"),
-        "rows": counts.to_numpy(dtype="int64"),
-    })
+    if not keep_zero:
+        counts = counts[counts > 0]
+    drops = pd.DataFrame(
+        {
+            "source": pd.Series([source] * len(counts), dtype="str"),
+            "reason": pd.Series(counts.index.to_numpy(), dtype="str"),
+            "rows": counts.to_numpy(dtype="int64"),
+        }
+    )
     kept = frame.loc[~dropped].drop(columns=DROP_REASON).reset_index(drop=True)
     return kept, drops

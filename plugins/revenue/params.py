@@ -2,6 +2,7 @@
 
 Kept free of heavy imports: the DAG file imports it at parse time.
 """
+
 from __future__ import annotations
 
 # SPEC §5.3: AppsFlyer and gateway purchases at most this many minutes apart can match.

@@ -11,8 +11,10 @@
   the total is the same whatever the shard count or the order partials arrive in.
 * ``work_location``: ``PIPELINE_WORK_URL`` as a local Path or an Airflow ``ObjectStoragePath``.
 """
+
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -21,14 +23,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from revenue.io import INPUT_FILES, INPUT_SCHEMAS, SOURCE_ROW, InputSchemaError, check_schema
+from revenue.io import BLOCK_BYTES, INPUT_FILES, INPUT_SCHEMAS, SOURCE_ROW, CsvStream, check_schema
 
-PARTITION_KEYS: dict[str, str] = {"purchases": "appsflyer_id", "confirmed": "appsflyer_id", "sessions": "user_id"}
+PARTITION_KEYS: dict[str, str] = {
+    "purchases": "appsflyer_id",
+    "confirmed": "appsflyer_id",
+    "sessions": "user_id",
+}
 WORK_URL_ENV = "PIPELINE_WORK_URL"
-BLOCK_BYTES = 16 << 20
 MICROS_PER_USD = 1_000_000
 
 _FNV_OFFSET = np.uint64(0xCBF29CE484222325)
@@ -41,7 +45,8 @@ def _mix64(value: np.ndarray) -> np.ndarray:
     value = value * np.uint64(0xBF58476D1CE4E5B9)
     value = value ^ (value >> np.uint64(27))
     value = value * np.uint64(0x94D049BB133111EB)
-    return value ^ (value >> np.uint64(31))
+    mixed: np.ndarray = value ^ (value >> np.uint64(31))
+    return mixed
 
 
 def stable_hash64(keys: Iterable[str] | pd.Series | pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -52,7 +57,7 @@ def stable_hash64(keys: Iterable[str] | pd.Series | pa.Array | pa.ChunkedArray) 
         keys = pa.array(pd.Series(keys, dtype="object").fillna("").astype("str"), type=pa.large_string())
     keys = keys.cast(pa.large_string()).fill_null("")
     count = len(keys)
-    offsets = np.frombuffer(keys.buffers()[1], dtype=np.int64)[keys.offset:keys.offset + count + 1]
+    offsets = np.frombuffer(keys.buffers()[1], dtype=np.int64)[keys.offset : keys.offset + count + 1]
     data_buffer = keys.buffers()[2]
     data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer is not None else np.zeros(0, np.uint8)
     lengths = np.diff(offsets)
@@ -92,59 +97,59 @@ def partition_file(location: Any, source: str, shard: int) -> Any:
 
 
 def partition_csv(
-    csv_path: str | Path, source: str, location: Any, shards: int, block_bytes: int = BLOCK_BYTES,
+    csv_path: str | Path,
+    source: str,
+    location: Any,
+    shards: int,
+    block_bytes: int = BLOCK_BYTES,
+    extra_rows: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """Stream ``csv_path`` (input ``source``: purchases, confirmed or sessions) into ``shards`` Parquet files.
 
-    Reads one block at a time (never the whole file), keeps only the SPEC columns as text plus
-    the global ``source_row``, and writes every shard's file, empty ones included, so each mapped
-    task finds its input. Returns ``{"paths": [...], "rows": [per shard], "total_rows": n}``.
+    Reads one block at a time (never the whole file) under ``read_input_csv``'s rules (malformed
+    lines skipped and counted, the same errors), keeps only the SPEC columns as text plus the
+    global ``source_row``, and writes every shard's file, empty ones included, so each mapped
+    task finds its input. ``extra_rows`` (text in the same columns: postback purchases) follow
+    the file's rows. Returns ``{"paths", "rows" (per shard), "total_rows", "malformed_rows",
+    "malformed_lines"}``.
     """
-    csv_path = Path(csv_path)
     columns = INPUT_SCHEMAS[source]
-    check_schema(csv_path, columns)
+    stream = CsvStream(csv_path, columns, block_bytes)
     schema = pa.schema([*(pa.field(name, pa.string()) for name in columns), pa.field(SOURCE_ROW, pa.int64())])
     location.mkdir(parents=True, exist_ok=True)
     paths = [partition_file(location, source, shard) for shard in range(shards)]
     handles = [path.open("wb") for path in paths]
     writers = [pq.ParquetWriter(handle, schema, compression="lz4") for handle in handles]
     rows = [0] * shards
-    total = 0
+
+    def scatter(table: pa.Table) -> None:
+        targets = shard_of(table.column(PARTITION_KEYS[source]).to_pandas(), shards)
+        for shard in range(shards):
+            picked = np.flatnonzero(targets == shard)
+            if len(picked):
+                writers[shard].write_table(table.take(pa.array(picked)))
+                rows[shard] += len(picked)
+
     try:
-        reader = pa_csv.open_csv(
-            csv_path,
-            read_options=pa_csv.ReadOptions(block_size=block_bytes, encoding="utf-8"),
-            convert_options=pa_csv.ConvertOptions(
-                include_columns=list(columns), column_types={name: pa.string() for name in columns},
-                strings_can_be_null=False, quoted_strings_can_be_null=False,
-            ),
-        )
-        for batch in _batches(reader, csv_path):
-            table = pa.Table.from_batches([batch]).select(list(columns)).append_column(
-                SOURCE_ROW, pa.array(np.arange(total, total + batch.num_rows, dtype=np.int64)),
-            )
-            total += batch.num_rows
-            targets = shard_of(table.column(PARTITION_KEYS[source]).to_pandas(), shards)
-            for shard in range(shards):
-                picked = np.flatnonzero(targets == shard)
-                if len(picked):
-                    writers[shard].write_table(table.take(pa.array(picked)))
-                    rows[shard] += len(picked)
+        for table in stream:
+            scatter(table)
+        total = stream.rows
+        if extra_rows is not None and len(extra_rows):
+            extra = extra_rows.reindex(columns=list(columns)).fillna("").astype("str")
+            extra[SOURCE_ROW] = np.arange(total, total + len(extra), dtype=np.int64)
+            scatter(pa.Table.from_pandas(extra, schema=schema, preserve_index=False))
+            total += len(extra)
     finally:
-        for writer, handle in zip(writers, handles):
+        for writer, handle in zip(writers, handles, strict=True):
             writer.close()
             handle.close()
-    return {"paths": [str(path) for path in paths], "rows": rows, "total_rows": total}
-
-
-def _batches(reader: pa_csv.CSVStreamingReader, csv_path: Path):
-    while True:
-        try:
-            yield reader.read_next_batch()
-        except StopIteration:
-            return
-        except pa.ArrowInvalid as exc:
-            raise InputSchemaError(csv_path.name, None, f"not a readable CSV (ArrowInvalid: {exc})") from exc
+    return {
+        "paths": [str(path) for path in paths],
+        "rows": rows,
+        "total_rows": total,
+        "malformed_rows": stream.malformed_rows,
+        "malformed_lines": stream.malformed_lines,
+    }
 
 
 def partition_inputs(data_dir: str | Path, location: Any, shards: int) -> dict[str, dict[str, Any]]:
@@ -161,12 +166,13 @@ def partition_inputs(data_dir: str | Path, location: Any, shards: int) -> dict[s
 def read_partition(path: Any, columns: list[str] | None = None) -> pd.DataFrame:
     """One shard back as the text frame ``read_input_csv`` returns (Path or ObjectStoragePath)."""
     with path.open("rb") as handle:
-        return pq.read_table(handle, columns=columns).to_pandas()
+        frame: pd.DataFrame = pq.read_table(handle, columns=columns).to_pandas()
+    return frame
 
 
 def to_micros(usd: pd.Series | np.ndarray) -> np.ndarray:
     """Dollars as int64 micro-dollars: integer sums are exact and order-free, float sums are not."""
-    return np.rint(np.asarray(usd, dtype="float64") * MICROS_PER_USD).astype(np.int64)
+    return np.asarray(np.rint(np.asarray(usd, dtype="float64") * MICROS_PER_USD), dtype=np.int64)
 
 
 def from_micros(micros: pd.Series | np.ndarray) -> np.ndarray:
@@ -177,29 +183,40 @@ def revenue_partials(curated: pd.DataFrame) -> pd.DataFrame:
     """One shard's curated revenue per UTC day and campaign: ``date, campaign, revenue_micros, purchases``."""
     from revenue.roas import campaign_label, utc_day
 
-    keyed = pd.DataFrame({
-        "date": utc_day(curated["event_time_utc"]),
-        "campaign": campaign_label(curated["campaign"]),
-        "revenue_micros": to_micros(curated["revenue_usd"]),
-    })
+    keyed = pd.DataFrame(
+        {
+            "date": utc_day(curated["event_time_utc"]),
+            "campaign": campaign_label(curated["campaign"]),
+            "revenue_micros": to_micros(curated["revenue_usd"]),
+        }
+    )
     grouped = keyed.groupby(["date", "campaign"], sort=True)
-    return grouped.agg(revenue_micros=("revenue_micros", "sum"), purchases=("revenue_micros", "size")).reset_index()
+    return grouped.agg(
+        revenue_micros=("revenue_micros", "sum"), purchases=("revenue_micros", "size")
+    ).reset_index()
 
 
 def combine_revenue_partials(partials: Iterable[pd.DataFrame]) -> pd.DataFrame:
-    """Shards' ``revenue_partials`` summed: ``date, campaign, revenue_usd, purchases`` sorted by date, campaign."""
+    """Shards' ``revenue_partials`` summed: ``date, campaign, revenue_usd, purchases``, sorted by
+    date and campaign."""
     frames = list(partials)
     combined = (
-        pd.concat(frames, ignore_index=True).groupby(["date", "campaign"], sort=True)
-        .agg(revenue_micros=("revenue_micros", "sum"), purchases=("purchases", "sum")).reset_index()
+        pd.concat(frames, ignore_index=True)
+        .groupby(["date", "campaign"], sort=True)
+        .agg(revenue_micros=("revenue_micros", "sum"), purchases=("purchases", "sum"))
+        .reset_index()
     )
-    return pd.DataFrame({
-        "date": combined["date"], "campaign": combined["campaign"],
-        "revenue_usd": from_micros(combined["revenue_micros"]), "purchases": combined["purchases"].astype("int64"),
-    })
+    return pd.DataFrame(
+        {
+            "date": combined["date"],
+            "campaign": combined["campaign"],
+            "revenue_usd": from_micros(combined["revenue_micros"]),
+            "purchases": combined["purchases"].astype("int64"),
+        }
+    )
 
 
-def arpdau_partials(curated: pd.DataFrame, sessions: pd.DataFrame, report_date) -> pd.DataFrame:
+def arpdau_partials(curated: pd.DataFrame, sessions: pd.DataFrame, report_date: dt.date) -> pd.DataFrame:
     """One shard's ``campaign, revenue_micros, dau`` on D-1.
 
     Exact across shards because a user's sessions and purchases share a shard: a user is
@@ -220,7 +237,9 @@ def combine_arpdau_partials(partials: Iterable[pd.DataFrame]) -> pd.DataFrame:
     from revenue.arpdau import arpdau_table
 
     frames = list(partials)
-    summed = pd.concat(frames, ignore_index=True).groupby("campaign", sort=True)[["revenue_micros", "dau"]].sum()
+    summed = (
+        pd.concat(frames, ignore_index=True).groupby("campaign", sort=True)[["revenue_micros", "dau"]].sum()
+    )
     revenue = pd.Series(from_micros(summed["revenue_micros"]), index=summed.index, dtype="float64")
     # ALL from the exact total, not a float sum of the per-campaign values.
     total = float(from_micros(np.array([summed["revenue_micros"].sum()]))[0])

@@ -4,6 +4,7 @@ Pure: the caller reads the rows from the database and passes ``{"id", "payload"}
 Every value comes out as text, like a cell of purchases_raw.csv (missing = ""), so the
 library's normal rules (normalise, dedup, reconcile) decide what each row is worth.
 """
+
 from __future__ import annotations
 
 import json
@@ -12,9 +13,9 @@ from typing import Any
 
 import pandas as pd
 
-PURCHASE_COLUMNS = (
-    "appsflyer_id", "event_time_utc", "event_name", "revenue_usd", "campaign", "receipt_id", "status",
-)
+from revenue.io import INPUT_SCHEMAS
+
+PURCHASE_COLUMNS = INPUT_SCHEMAS["purchases"]
 # The same purchase events normalise keeps (SPEC §5), compared trimmed and case-insensitively.
 PURCHASE_EVENT_NAMES = frozenset({"af_purchase", "purchase"})
 REVENUE_KEYS = ("event_revenue_usd", "event_revenue", "af_revenue")

@@ -8,7 +8,10 @@ the greedy pass runs as rounds of "locally dominant" pairs (a pair that is the f
 remaining candidate of both its sides is exactly a pair greedy takes; Preis 1999), which on
 real data finishes in a handful of vectorised rounds.
 """
+
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -26,7 +29,8 @@ _ROUNDS_BEFORE_LOOP = 64
 
 def micros(times: pd.Series) -> np.ndarray:
     """UTC timestamps as int64 microseconds since the epoch."""
-    return times.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[us]").view("int64")
+    naive = times.dt.tz_convert("UTC").dt.tz_localize(None)
+    return np.asarray(naive.to_numpy("datetime64[us]")).view("int64")
 
 
 def micro_dollars(amounts: pd.Series) -> np.ndarray:
@@ -35,7 +39,11 @@ def micro_dollars(amounts: pd.Series) -> np.ndarray:
 
 
 def window_candidates(
-    af_id: np.ndarray, af_time: np.ndarray, conf_id: np.ndarray, conf_time: np.ndarray, tolerance: int,
+    af_id: np.ndarray,
+    af_time: np.ndarray,
+    conf_id: np.ndarray,
+    conf_time: np.ndarray,
+    tolerance: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Every (af index, confirmed index) with equal id codes and |Δt| <= tolerance.
 
@@ -102,7 +110,7 @@ def match_pairs(
     """
     tolerance = int(round(float(tolerance_minutes) * 60_000_000))
     codes, _ = pd.factorize(pd.concat([af["appsflyer_id"], confirmed["appsflyer_id"]], ignore_index=True))
-    af_id, conf_id = codes[: len(af)], codes[len(af):]
+    af_id, conf_id = codes[: len(af)], codes[len(af) :]
     af_time, conf_time = micros(af["event_time_utc"]), micros(confirmed["event_time_utc"])
     a, c = window_candidates(af_id, af_time, conf_id, conf_time, tolerance)
 
@@ -110,23 +118,37 @@ def match_pairs(
     alone = (np.bincount(a, minlength=len(af))[a] == 1) & (np.bincount(c, minlength=len(confirmed))[c] == 1)
     contested_a, contested_c = a[~alone], c[~alone]
     af_rev, conf_rev = micro_dollars(af["original_revenue_usd"]), micro_dollars(confirmed["revenue_usd"])
-    priority = np.lexsort((
-        confirmed[SOURCE_ROW].to_numpy()[contested_c],
-        af[SOURCE_ROW].to_numpy()[contested_a],
-        conf_time[contested_c],
-        af_time[contested_a],
-        np.abs(af_rev[contested_a] - conf_rev[contested_c]),
-        np.abs(af_time[contested_a] - conf_time[contested_c]),
-    ))
+    priority = np.lexsort(
+        (
+            confirmed[SOURCE_ROW].to_numpy()[contested_c],
+            af[SOURCE_ROW].to_numpy()[contested_a],
+            conf_time[contested_c],
+            af_time[contested_a],
+            np.abs(af_rev[contested_a] - conf_rev[contested_c]),
+            np.abs(af_time[contested_a] - conf_time[contested_c]),
+        )
+    )
     contested_a, contested_c = contested_a[priority], contested_c[priority]
     taken = greedy_one_to_one(contested_a, contested_c, len(af), len(confirmed))
     return np.concatenate([a[alone], contested_a[taken]]), np.concatenate([c[alone], contested_c[taken]])
 
 
 DETAIL_COLUMNS = [
-    "category", "appsflyer_id", "af_source_row", "confirmed_source_row", "af_event_time_utc",
-    "confirmed_event_time_utc", "time_diff_seconds", "af_revenue_usd", "confirmed_revenue_usd",
-    "revenue_diff_usd", "revenue_mismatch", "af_receipt_id", "confirmed_receipt_id", "campaign", "chargeback",
+    "category",
+    "appsflyer_id",
+    "af_source_row",
+    "confirmed_source_row",
+    "af_event_time_utc",
+    "confirmed_event_time_utc",
+    "time_diff_seconds",
+    "af_revenue_usd",
+    "confirmed_revenue_usd",
+    "revenue_diff_usd",
+    "revenue_mismatch",
+    "af_receipt_id",
+    "confirmed_receipt_id",
+    "campaign",
+    "chargeback",
 ]
 
 
@@ -156,39 +178,55 @@ def reconcile(
 
     af_rows = np.concatenate([np.arange(len(af)), np.full(len(lonely), -1)])
     conf_rows = np.concatenate([partner, lonely])
-    mine = _take(af, ["appsflyer_id", SOURCE_ROW, "event_time_utc", "original_revenue_usd", "receipt_id",
-                      "campaign", "chargeback"], af_rows)
-    theirs = _take(confirmed, ["appsflyer_id", SOURCE_ROW, "event_time_utc", "revenue_usd", "receipt_id"], conf_rows)
+    mine = _take(
+        af,
+        [
+            "appsflyer_id",
+            SOURCE_ROW,
+            "event_time_utc",
+            "original_revenue_usd",
+            "receipt_id",
+            "campaign",
+            "chargeback",
+        ],
+        af_rows,
+    )
+    theirs = _take(
+        confirmed, ["appsflyer_id", SOURCE_ROW, "event_time_utc", "revenue_usd", "receipt_id"], conf_rows
+    )
     codes = np.concatenate([np.where(partner >= 0, 0, 1), np.full(len(lonely), 2)]).astype(np.int8)
     both = codes == 0
     af_micro = micro_dollars(pd.Series(mine.column("original_revenue_usd").to_numpy()).fillna(0))
     conf_micro = micro_dollars(pd.Series(theirs.column("revenue_usd").to_numpy()).fillna(0))
     af_time = mine.column("event_time_utc").cast(pa.int64()).fill_null(0).to_numpy()
     conf_time = theirs.column("event_time_utc").cast(pa.int64()).fill_null(0).to_numpy()
-    table = pa.table({
-        "appsflyer_id": pc.coalesce(mine.column("appsflyer_id"), theirs.column("appsflyer_id")),
-        "af_source_row": mine.column(SOURCE_ROW),
-        "confirmed_source_row": theirs.column(SOURCE_ROW),
-        "af_event_time_utc": mine.column("event_time_utc"),
-        "confirmed_event_time_utc": theirs.column("event_time_utc"),
-        "time_diff_seconds": pa.array((af_time - conf_time) / 1e6, mask=~both),
-        "af_revenue_usd": mine.column("original_revenue_usd"),
-        "confirmed_revenue_usd": theirs.column("revenue_usd"),
-        "revenue_diff_usd": pa.array(np.round((af_micro - conf_micro) / 1e6, 6), mask=~both),
-        "revenue_mismatch": pa.array(both & (np.abs(af_micro - conf_micro) > MISMATCH_MICROS)),
-        "af_receipt_id": mine.column("receipt_id"),
-        "confirmed_receipt_id": theirs.column("receipt_id"),
-        "campaign": mine.column("campaign"),
-        "chargeback": pc.fill_null(mine.column("chargeback"), False),
-    })
+    table = pa.table(
+        {
+            "appsflyer_id": pc.coalesce(mine.column("appsflyer_id"), theirs.column("appsflyer_id")),
+            "af_source_row": mine.column(SOURCE_ROW),
+            "confirmed_source_row": theirs.column(SOURCE_ROW),
+            "af_event_time_utc": mine.column("event_time_utc"),
+            "confirmed_event_time_utc": theirs.column("event_time_utc"),
+            "time_diff_seconds": pa.array((af_time - conf_time) / 1e6, mask=~both),
+            "af_revenue_usd": mine.column("original_revenue_usd"),
+            "confirmed_revenue_usd": theirs.column("revenue_usd"),
+            "revenue_diff_usd": pa.array(np.round((af_micro - conf_micro) / 1e6, 6), mask=~both),
+            "revenue_mismatch": pa.array(both & (np.abs(af_micro - conf_micro) > MISMATCH_MICROS)),
+            "af_receipt_id": mine.column("receipt_id"),
+            "confirmed_receipt_id": theirs.column("receipt_id"),
+            "campaign": mine.column("campaign"),
+            "chargeback": pc.fill_null(mine.column("chargeback"), False),
+        }
+    )
     detail = table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
-    detail.insert(0, "category", pd.Categorical.from_codes(codes, categories=list(CATEGORIES)))
-    return detail[DETAIL_COLUMNS]
+    detail.insert(0, "category", pd.Categorical.from_codes(codes, categories=pd.Index(CATEGORIES)))
+    ordered: pd.DataFrame = detail[DETAIL_COLUMNS]
+    return ordered
 
 
-def summarise(detail: pd.DataFrame) -> dict:
+def summarise(detail: pd.DataFrame) -> dict[str, Any]:
     """Counts and revenues per category, plus the revenue mismatch count among matched pairs."""
-    summary: dict = {}
+    summary: dict[str, Any] = {}
     for category in CATEGORIES:
         rows = detail[detail["category"] == category]
         summary[category] = {

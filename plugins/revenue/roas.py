@@ -1,8 +1,10 @@
 """SPEC §5.4: ROAS per campaign and UTC day, the D-1 view, and anomalies against D-8..D-2."""
+
 from __future__ import annotations
 
 import datetime as dt
 import math
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,7 +21,8 @@ OK, ANOMALY, INSUFFICIENT_HISTORY, NO_ROAS = "ok", "anomaly", "insufficient_hist
 
 def utc_day(times: pd.Series) -> pd.Series:
     """The UTC calendar day of each timestamp, as a tz-naive midnight timestamp."""
-    return times.dt.tz_convert("UTC").dt.tz_localize(None).dt.floor("D")
+    day: pd.Series = times.dt.tz_convert("UTC").dt.tz_localize(None).dt.floor("D")
+    return day
 
 
 def campaign_label(campaign: pd.Series) -> pd.Series:
@@ -41,7 +44,8 @@ def daily_roas(curated: pd.DataFrame, costs: pd.DataFrame) -> pd.DataFrame:
 
 
 def daily_roas_from_revenue(revenue: pd.DataFrame, costs: pd.DataFrame) -> pd.DataFrame:
-    """``daily_roas`` from revenue already summed per day and campaign (``date, campaign, revenue_usd, purchases``)."""
+    """``daily_roas`` from revenue already summed per day and campaign
+    (``date, campaign, revenue_usd, purchases``)."""
     revenue = revenue.set_index(["date", "campaign"])[["revenue_usd", "purchases"]]
     cost = (
         costs.assign(date=costs["date"].dt.tz_convert("UTC").dt.tz_localize(None))
@@ -71,7 +75,8 @@ def roas_d1(daily: pd.DataFrame, report_date: dt.date) -> pd.DataFrame:
 
 
 def roas_anomalies(daily: pd.DataFrame, report_date: dt.date) -> pd.DataFrame:
-    """For each D-1 campaign: baseline (mean ROAS over D-8..D-2 days with a ROAS), status, severity, insight."""
+    """For each D-1 campaign: baseline (mean ROAS over D-8..D-2 days with a ROAS), status, severity,
+    insight."""
     d1 = roas_d1(daily, report_date)
     first = pd.Timestamp(report_date - dt.timedelta(days=BASELINE_FROM_DAYS_BEFORE))
     last = pd.Timestamp(report_date - dt.timedelta(days=BASELINE_TO_DAYS_BEFORE))
@@ -85,8 +90,11 @@ def roas_anomalies(daily: pd.DataFrame, report_date: dt.date) -> pd.DataFrame:
     result = d1.join(baseline, on="campaign")
     result["baseline_days"] = result["baseline_days"].fillna(0).astype("int64")
     statuses, severities, insights = [], [], []
+    row: Any  # a named tuple of the joined columns
     for row in result.itertuples(index=False):  # one row per campaign: tens, not millions
-        status, severity = classify(row.roas, row.baseline_roas, row.baseline_days, row.revenue_usd, row.cost_usd)
+        status, severity = classify(
+            row.roas, row.baseline_roas, row.baseline_days, row.revenue_usd, row.cost_usd
+        )
         statuses.append(status)
         severities.append(severity)
         insights.append(insight(row) if status == ANOMALY else None)
@@ -100,7 +108,11 @@ def roas_anomalies(daily: pd.DataFrame, report_date: dt.date) -> pd.DataFrame:
 
 
 def classify(
-    roas: float, baseline: float, baseline_days: int, revenue: float, cost: float,
+    roas: float,
+    baseline: float,
+    baseline_days: int,
+    revenue: float,
+    cost: float,
 ) -> tuple[str, str | None]:
     """(status, severity) of one campaign's D-1 ROAS against its baseline."""
     if roas is None or math.isnan(roas):  # no D-1 cost: nothing to compare, whatever the history
@@ -130,7 +142,7 @@ def _log_ratio(now: float, before: float) -> float:
     return abs(math.log(now / before))
 
 
-def insight(row) -> str:
+def insight(row: Any) -> str:
     """One sentence naming what moved, revenue or cost, against the baseline averages."""
     revenue_moved = _log_ratio(row.revenue_usd, row.baseline_revenue_usd)
     cost_moved = _log_ratio(row.cost_usd, row.baseline_cost_usd)

@@ -1,15 +1,25 @@
 """Synthetic costs and sessions that fit the generated purchases (anomalies and edge cases included)."""
+
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from revenue.synth_format import format_amounts, format_campaigns, pick
+from revenue.synth_format import format_amounts, format_campaigns
 
 DAY = 86400
 
 
-def costs_frame(rng, af: dict, charged: np.ndarray, names: np.ndarray, start: int, days: int) -> pd.DataFrame:
+def costs_frame(
+    rng: np.random.Generator,
+    af: dict[str, Any],
+    charged: np.ndarray,
+    names: np.ndarray,
+    start: int,
+    days: int,
+) -> pd.DataFrame:
     """Daily cost per campaign around a per-campaign target ROAS.
 
     On the last day the first campaign's cost triples (warning), the second's grows sixfold
@@ -37,14 +47,18 @@ def costs_frame(rng, af: dict, charged: np.ndarray, names: np.ndarray, start: in
     table = pd.concat([table[~split], halves, halves], ignore_index=True)
     table.loc[table.sample(1, random_state=int(rng.integers(1 << 30))).index, "cost"] = 0.0
     dates = pd.to_datetime(start + table["day"].to_numpy() * DAY, unit="s").strftime("%Y-%m-%d")
-    return pd.DataFrame({
-        "date": dates,
-        "campaign": format_campaigns(rng, names[table["campaign"].to_numpy()]),
-        "ad_cost_usd": format_amounts(rng, table["cost"].to_numpy()),
-    }).sample(frac=1.0, random_state=int(rng.integers(1 << 30)), ignore_index=True)
+    return pd.DataFrame(
+        {
+            "date": dates,
+            "campaign": format_campaigns(rng, names[table["campaign"].to_numpy()]),
+            "ad_cost_usd": format_amounts(rng, table["cost"].to_numpy()),
+        }
+    ).sample(frac=1.0, random_state=int(rng.integers(1 << 30)), ignore_index=True)
 
 
-def sessions_frame(rng, af: dict, n_users: int, start: int, days: int) -> pd.DataFrame:
+def sessions_frame(
+    rng: np.random.Generator, af: dict[str, Any], n_users: int, start: int, days: int
+) -> pd.DataFrame:
     """Sessions of purchasers (on their purchase days and others) and of users who never buy.
 
     A fifth have no event_timestamp_utc (the date column counts then); some sessions just
@@ -63,8 +77,12 @@ def sessions_frame(rng, af: dict, n_users: int, start: int, days: int) -> pd.Dat
     missing = rng.random(len(times)) < 0.2
     stamp[missing] = ""
     after_midnight = (times % DAY < 600) & ~missing
-    date[after_midnight] = np.datetime_as_string((times[after_midnight] - DAY).astype("datetime64[s]"), unit="D")
+    date[after_midnight] = np.datetime_as_string(
+        (times[after_midnight] - DAY).astype("datetime64[s]"), unit="D"
+    )
     user_ids = np.where(users < n_users, np.char.mod("af%07d", users), np.char.mod("org%07d", users))
     return pd.DataFrame({"date": date, "user_id": user_ids, "event_timestamp_utc": stamp}).sample(
-        frac=1.0, random_state=int(rng.integers(1 << 30)), ignore_index=True,
+        frac=1.0,
+        random_state=int(rng.integers(1 << 30)),
+        ignore_index=True,
     )

@@ -5,9 +5,11 @@ anchor + 25 min] and the anchor 30–60 min into the slot (cross-midnight ones a
 so no candidate pair can ever span two scenarios: the expected one-to-one assignment of the
 whole data set is the union of the per-scenario answers.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -20,8 +22,16 @@ TOLERANCE = 600
 BULK_KINDS = ("match", "match_cent", "match_mismatch", "af_only", "confirmed_only", "outside")
 BULK_WEIGHTS = np.array([0.70, 0.03, 0.04, 0.08, 0.06, 0.04])
 SPECIAL_KINDS = (
-    "nearest_to_two", "chain", "tie_revenue", "tie_af_time", "tie_confirmed_time", "tie_af_input_order",
-    "tie_confirmed_input_order", "cross_midnight", "chargeback", "exact_window",
+    "nearest_to_two",
+    "chain",
+    "tie_revenue",
+    "tie_af_time",
+    "tie_confirmed_time",
+    "tie_af_input_order",
+    "tie_confirmed_input_order",
+    "cross_midnight",
+    "chargeback",
+    "exact_window",
 )
 
 
@@ -32,7 +42,7 @@ class Rows:
     columns: dict[str, list[np.ndarray]] = field(default_factory=dict)
     size: int = 0
 
-    def add(self, **values: np.ndarray) -> np.ndarray:
+    def add(self, **values: np.ndarray | list[Any]) -> np.ndarray:
         n = len(next(iter(values.values())))
         for key, value in values.items():
             self.columns.setdefault(key, []).append(np.asarray(value))
@@ -61,7 +71,9 @@ class Truth:
 SLOTS_PER_DAY = 86400 // SLOT_SECONDS
 
 
-def distinct_slots(rng: np.random.Generator, users: np.ndarray, days: int, slot_of_day: np.ndarray) -> np.ndarray:
+def distinct_slots(
+    rng: np.random.Generator, users: np.ndarray, days: int, slot_of_day: np.ndarray
+) -> np.ndarray:
     """A slot (day * SLOTS_PER_DAY + slot of day) per scenario, distinct within each user.
 
     Collisions are redrawn on the day only, so a scenario keeps its slot of day.
@@ -73,12 +85,21 @@ def distinct_slots(rng: np.random.Generator, users: np.ndarray, days: int, slot_
         clash = np.ones(len(users), dtype=bool)
         clash[first] = False
         if not clash.any():
-            return slots
+            return np.asarray(slots)
         day[clash] = rng.integers(0, days, int(clash.sum()))
     raise RuntimeError("too many scenarios per user for the date range; use more users or days")
 
 
-def add_bulk(rng, af: Rows, conf: Rows, truth: Truth, users, anchors, campaigns, kinds) -> None:
+def add_bulk(
+    rng: np.random.Generator,
+    af: Rows,
+    conf: Rows,
+    truth: Truth,
+    users: np.ndarray,
+    anchors: np.ndarray,
+    campaigns: np.ndarray,
+    kinds: np.ndarray,
+) -> None:
     """The common scenarios, vectorised: plain matches, cent/mismatch revenue, lonely rows, just outside."""
     n = len(users)
     price = rng.choice(PRICES, n, p=PRICE_WEIGHTS)
@@ -87,30 +108,49 @@ def add_bulk(rng, af: Rows, conf: Rows, truth: Truth, users, anchors, campaigns,
     has_conf = kinds != "af_only"
     offset = np.where(kinds == "outside", rng.choice([-1, 1], n) * (TOLERANCE + 1), offset)
     conf_price = np.where(kinds == "match_cent", np.round(price + 0.01, 2), price)
-    conf_price = np.where(kinds == "match_mismatch", np.round(price + rng.choice([0.02, 0.5, -0.5], n), 2), conf_price)
+    conf_price = np.where(
+        kinds == "match_mismatch", np.round(price + rng.choice([0.02, 0.5, -0.5], n), 2), conf_price
+    )
     conf_price = np.where(conf_price <= 0, price + 1, conf_price)
     events = rng.choice(np.array(["af_purchase", "purchase"]), n, p=[0.8, 0.2])
     af_rows = af.add(
-        user=users[has_af], time=anchors[has_af], revenue=price[has_af], campaign=campaigns[has_af], event=events[has_af],
+        user=users[has_af],
+        time=anchors[has_af],
+        revenue=price[has_af],
+        campaign=campaigns[has_af],
+        event=events[has_af],
     )
-    conf_rows = conf.add(user=users[has_conf], time=anchors[has_conf] + offset[has_conf], revenue=conf_price[has_conf])
+    conf_rows = conf.add(
+        user=users[has_conf], time=anchors[has_conf] + offset[has_conf], revenue=conf_price[has_conf]
+    )
     af_of = np.full(n, -1)
     conf_of = np.full(n, -1)
     af_of[has_af] = af_rows
     conf_of[has_conf] = conf_rows
     matched = has_af & has_conf & (kinds != "outside")
-    truth.pairs.extend(zip(af_of[matched].tolist(), conf_of[matched].tolist()))
+    truth.pairs.extend(zip(af_of[matched].tolist(), conf_of[matched].tolist(), strict=True))
     truth.af_only.extend(af_of[has_af & ~matched].tolist())
     truth.confirmed_only.extend(conf_of[has_conf & ~matched].tolist())
     truth.mismatches += int((kinds == "match_mismatch").sum())
 
 
-def add_special(rng, af: Rows, conf: Rows, truth: Truth, kind: str, user: int, anchor: int, campaign: str) -> None:
+def add_special(
+    rng: np.random.Generator,
+    af: Rows,
+    conf: Rows,
+    truth: Truth,
+    kind: str,
+    user: int,
+    anchor: int,
+    campaign: int,
+) -> None:
     """One contested structure whose correct assignment follows from the SPEC's order by hand."""
     price = float(rng.choice(PRICES[:5]))
 
     def a(dt: int, revenue: float = price, event: str = "af_purchase") -> int:
-        return int(af.add(user=[user], time=[anchor + dt], revenue=[revenue], campaign=[campaign], event=[event])[0])
+        return int(
+            af.add(user=[user], time=[anchor + dt], revenue=[revenue], campaign=[campaign], event=[event])[0]
+        )
 
     def c(dt: int, revenue: float = price) -> int:
         return int(conf.add(user=[user], time=[anchor + dt], revenue=[revenue])[0])

@@ -103,13 +103,14 @@ class CeleryCluster:
         response.raise_for_status()
         return [run["dag_run_id"] for run in response.json()["dag_runs"]]
 
-    def task_hosts(self, dag_id: str, run_id: str) -> dict[str, tuple[str, str]]:
-        """Each task instance's (state, hostname of the Celery worker that ran it)."""
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
+        """Every task instance of the run, mapped ones one per map index (task_id, map_index, state, hostname)."""
         response = httpx.get(
-            f"{self.base_url}/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances", headers=self.headers(), timeout=30,
+            f"{self.base_url}/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances", params={"limit": 1000},
+            headers=self.headers(), timeout=30,
         )
         response.raise_for_status()
-        return {ti["task_id"]: (ti["state"], ti.get("hostname") or "") for ti in response.json()["task_instances"]}
+        return response.json()["task_instances"]
 
     def stop(self) -> None:
         """SIGTERM every component's process group, then SIGKILL what is left after a grace period."""

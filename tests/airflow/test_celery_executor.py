@@ -1,8 +1,8 @@
 """revenue_pipeline on a real Airflow with CeleryExecutor: two Celery workers, Redis broker,
-PostgreSQL metadata, triggered through the REST API v2; its reports equal the CLI's on the same data.
+PostgreSQL metadata, triggered with shards=4 through the REST API v2; every mapped stage runs
+once per shard on the workers, and the reports equal the unsharded CLI's on the same data.
 
-Unsharded for now (the sharded DAG is wired on top of this harness later). Skips when Redis or
-PostgreSQL is unreachable; under CI=true that is a failure.
+Skips when Redis or PostgreSQL is unreachable; under CI=true that is a failure.
 """
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -22,8 +23,9 @@ from tests.airflow.test_dag_runs import REPORT_FILES
 pytestmark = pytest.mark.slow
 
 USERNAME, PASSWORD = "celery-admin", "a-test-password"
-RUN_TIMEOUT_SECONDS = 90
-STAGES = {"extract", "normalise", "dedup", "reconcile", "roas_anomaly", "arpdau", "publish"}
+RUN_TIMEOUT_SECONDS = 100
+SHARDS = 4
+MAPPED_STAGES = ("normalise", "dedup", "reconcile", "roas_anomaly", "arpdau")
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +38,7 @@ def celery_available() -> None:
 
 
 def cli_reports(data_dir: Path, reports_dir: Path) -> Path:
+    """The unsharded CLI run (no --shards: the whole-file path)."""
     completed = subprocess.run(
         [sys.executable, "-m", "revenue", "run", "--data-dir", str(data_dir), "--reports-dir", str(reports_dir),
          "--date", REPORT_DATE, "--no-progress"],
@@ -45,25 +48,39 @@ def cli_reports(data_dir: Path, reports_dir: Path) -> Path:
     return reports_dir
 
 
-def test_the_dag_runs_on_two_celery_workers_and_publishes_what_the_cli_computes(
+def test_a_sharded_run_maps_its_stages_over_two_celery_workers_and_publishes_what_the_cli_computes(
     celery_available, tmp_path, synth_inputs, sqlite_url
 ):
-    data_dir, reports_dir = tmp_path / "data", tmp_path / "reports"
+    data_dir, reports_dir, shared_work = tmp_path / "data", tmp_path / "reports", tmp_path / "shared-work"
     shutil.copytree(synth_inputs, data_dir)
     with celery_cluster(
         tmp_path / "airflow", USERNAME, PASSWORD,
         DATA_DIR=str(data_dir), REPORTS_DIR=str(reports_dir), DATABASE_URL=sqlite_url,
+        PIPELINE_WORK_URL=f"file://{shared_work}",
     ) as cluster:
-        run_id = cluster.trigger("revenue_pipeline", {"date": REPORT_DATE})
+        run_id = cluster.trigger("revenue_pipeline", {"date": REPORT_DATE, "shards": SHARDS})
         run = cluster.wait_for_run("revenue_pipeline", run_id, RUN_TIMEOUT_SECONDS)
         assert run["state"] == "success", (run, cluster.log())
-        tasks = cluster.task_hosts("revenue_pipeline", run_id)
+        instances = cluster.task_instances("revenue_pipeline", run_id)
         assert cluster.run_ids("revenue_pipeline") == [run_id]
-        worker_logs = "".join((cluster.home / f"worker{n}.log").read_text(errors="replace") for n in (1, 2))
-    assert set(tasks) == STAGES and {state for state, _ in tasks.values()} == {"success"}
-    # Each task was handed to a Celery worker through the broker, not run by the scheduler.
-    received = set(re.findall(r"Task execute_workload\[([0-9a-f-]+)\] received", worker_logs))
-    assert len(received) == len(STAGES), worker_logs[-3000:]
+        worker_logs = {n: (cluster.home / f"worker{n}.log").read_text(errors="replace") for n in (1, 2)}
+
+    assert {ti["state"] for ti in instances} == {"success"}
+    map_indexes = Counter()
+    for ti in instances:
+        map_indexes[ti["task_id"]] += 1
+        if ti["task_id"] in MAPPED_STAGES:
+            assert ti["map_index"] in range(SHARDS)
+        else:
+            assert ti["map_index"] == -1
+    assert map_indexes == Counter({"extract": 1, "publish": 1, **{stage: SHARDS for stage in MAPPED_STAGES}})
+    # Every task instance went to a Celery worker through the broker, and both workers took some.
+    received = {n: set(re.findall(r"Task execute_workload\[([0-9a-f-]+)\] received", log))
+                for n, log in worker_logs.items()}
+    assert sum(len(ids) for ids in received.values()) == len(instances), worker_logs
+    assert all(received.values()), {n: len(ids) for n, ids in received.items()}
+    # The partitions lived under PIPELINE_WORK_URL and were removed once published.
+    assert shared_work.is_dir() and not any(shared_work.iterdir())
 
     expected = cli_reports(data_dir, tmp_path / "cli-reports")
     for name in REPORT_FILES:

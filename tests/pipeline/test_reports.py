@@ -1,4 +1,5 @@
 """End to end through the stage runner: report files, their fields, and failures that leave reports untouched."""
+
 import csv
 import json
 import shutil
@@ -21,7 +22,11 @@ SUMMARY_KEYS = {"matched", "af_only", "confirmed_only", "revenueMismatches", "to
 def published(synth_dataset, tmp_path_factory):
     data_dir, truth = synth_dataset
     root = tmp_path_factory.mktemp("published")
-    result = stages.run_all(data_dir, root / "reports", work_dir=root / "work", )
+    result = stages.run_all(
+        data_dir,
+        root / "reports",
+        work_dir=root / "work",
+    )
     return root / "reports", root / "work", result, truth, data_dir
 
 
@@ -49,7 +54,9 @@ def test_reconciliation_json(published):
         assert {"count", "afRevenueUsd", "confirmedRevenueUsd"} == set(payload["summary"][category])
         assert len(payload["examples"][category]) == min(1000, truth["expected"][category])
     example = payload["examples"]["matched"][0]
-    assert {"appsflyerId", "afSourceRow", "confirmedSourceRow", "afEventTimeUtc", "revenueMismatch"} <= set(example)
+    assert {"appsflyerId", "afSourceRow", "confirmedSourceRow", "afEventTimeUtc", "revenueMismatch"} <= set(
+        example
+    )
     assert example["afEventTimeUtc"].endswith("+00:00")
     quality = payload["dataQuality"]
     assert quality["dropped"]["purchases"] == truth["drops"]["purchases"]
@@ -64,7 +71,9 @@ def test_detail_csv_has_every_record_once(published):
     expected = truth["expected"]
     assert len(rows) == expected["matched"] + expected["af_only"] + expected["confirmed_only"]
     assert {row["category"] for row in rows} == {"matched", "af_only", "confirmed_only"}
-    pairs = sorted([int(r["af_source_row"]), int(r["confirmed_source_row"])] for r in rows if r["category"] == "matched")
+    pairs = sorted(
+        [int(r["af_source_row"]), int(r["confirmed_source_row"])] for r in rows if r["category"] == "matched"
+    )
     assert pairs == truth["pairs"]
 
 
@@ -72,8 +81,15 @@ def test_curated_csv(published):
     reports, work, *_ = published
     curated = pd.read_csv(reports / "purchases_curated.csv", dtype=str, keep_default_na=False)
     assert list(curated.columns) == [
-        "appsflyer_id", "event_time_utc", "event_name", "revenue_usd", "original_revenue_usd", "chargeback",
-        "campaign", "receipt_id", "source_row",
+        "appsflyer_id",
+        "event_time_utc",
+        "event_name",
+        "revenue_usd",
+        "original_revenue_usd",
+        "chargeback",
+        "campaign",
+        "receipt_id",
+        "source_row",
     ]
     assert len(curated) == len(read_parquet(work / "curated_purchases.parquet"))
     assert curated["event_time_utc"].str.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00$").all()
@@ -129,7 +145,10 @@ def test_bad_input_fails_naming_file_and_column_and_leaves_reports_untouched(pub
         (data / "costs_daily.csv").unlink()
         expected = ["costs_daily.csv"]
     with pytest.raises(InputSchemaError) as error:
-        stages.run_all(data, previous, )
+        stages.run_all(
+            data,
+            previous,
+        )
     assert all(part in str(error.value) for part in expected)
     assert snapshot(previous) == before
 
@@ -137,10 +156,19 @@ def test_bad_input_fails_naming_file_and_column_and_leaves_reports_untouched(pub
 def test_postback_purchases_join_the_appsflyer_purchases(published, tmp_path):
     *_, data_dir = published
     work = tmp_path / "work"
-    postbacks = pd.DataFrame([{
-        "appsflyer_id": "pb-user", "event_time_utc": "2025-11-10 08:00:00", "event_name": "af_purchase",
-        "revenue_usd": "2.50", "campaign": "postback camp", "receipt_id": "postback-1", "status": "success",
-    }])
+    postbacks = pd.DataFrame(
+        [
+            {
+                "appsflyer_id": "pb-user",
+                "event_time_utc": "2025-11-10 08:00:00",
+                "event_name": "af_purchase",
+                "revenue_usd": "2.50",
+                "campaign": "postback camp",
+                "receipt_id": "postback-1",
+                "status": "success",
+            }
+        ]
+    )
     counts = stages.extract(data_dir, work, postback_purchases=postbacks)
     stages.normalise(work)
     stages.dedup(work)
@@ -161,7 +189,9 @@ def test_stage_parquet_round_trip_equals_in_memory_computation(published):
     unique, _ = normalise.split_dropped(dedup.dedup_purchases(kept), "purchases")
     in_memory = dedup.flag_chargebacks(unique, normalise.chargeback_receipts(raw))
     pd.testing.assert_frame_equal(read_parquet(work / "curated_purchases.parquet"), in_memory)
-    conf, _ = normalise.split_dropped(normalise.normalise_confirmed(read_inputs(published[4])["confirmed"].frame), "confirmed")
+    conf, _ = normalise.split_dropped(
+        normalise.normalise_confirmed(read_inputs(published[4])["confirmed"].frame), "confirmed"
+    )
     detail = reconcile.reconcile(in_memory, conf, result["stages"]["reconcile"]["toleranceMinutes"])
     pd.testing.assert_frame_equal(read_parquet(work / "reconciliation_detail.parquet"), detail)
 
@@ -172,7 +202,12 @@ def test_a_day_the_inputs_have_not_reached_is_flagged_not_reported_as_calm(publi
     assert complete["hasCost"] and complete["hasRevenue"] and complete["warnings"] == []
 
     out = tmp_path / "out"
-    stages.run_all(data_dir, out, report_date="2026-01-01", work_dir=tmp_path / "work", )
+    stages.run_all(
+        data_dir,
+        out,
+        report_date="2026-01-01",
+        work_dir=tmp_path / "work",
+    )
     coverage = load(out, "roas_d1.json")["dataCoverage"]
     assert (coverage["hasCost"], coverage["hasRevenue"]) == (False, False)
     assert coverage["latestCostDate"] == complete["latestCostDate"] == "2025-11-10"
@@ -195,9 +230,21 @@ def test_explicit_report_date_is_used(published, tmp_path):
 def test_cli_runs_and_prints_the_summary_table(published, tmp_path):
     *_, data_dir = published
     completed = subprocess.run(
-        [sys.executable, "-m", "revenue", "run", "--data-dir", str(data_dir), "--reports-dir", str(tmp_path / "out"),
-         "--date", "2025-11-09"],
-        capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "-m",
+            "revenue",
+            "run",
+            "--data-dir",
+            str(data_dir),
+            "--reports-dir",
+            str(tmp_path / "out"),
+            "--date",
+            "2025-11-09",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert "matched" in completed.stdout and "anomalies" in completed.stdout
     assert "reconcile done in" in completed.stderr  # a progress line per stage
@@ -206,8 +253,18 @@ def test_cli_runs_and_prints_the_summary_table(published, tmp_path):
 
 def test_cli_reports_a_schema_error_with_exit_code_2(tmp_path):
     completed = subprocess.run(
-        [sys.executable, "-m", "revenue", "run", "--data-dir", str(tmp_path), "--reports-dir", str(tmp_path / "out")],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "revenue",
+            "run",
+            "--data-dir",
+            str(tmp_path),
+            "--reports-dir",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
     )
     assert completed.returncode == 2
     assert "purchases_raw.csv" in completed.stderr
@@ -226,3 +283,17 @@ def test_a_report_that_cannot_be_renamed_into_place_leaves_every_previous_report
         stages.run_all(data_dir, previous, report_date="2025-11-05")
     assert snapshot(previous) == before
     assert sorted(p.name for p in previous.iterdir()) == sorted(before)  # no temps or backups left
+
+
+def test_example_records_keep_their_own_times_whatever_the_frame_index():
+    """Examples are rows picked out of the detail table (index = their positions there): each must
+    show its own time, not the time of whichever row sits at that position among the picked."""
+    from revenue.reports import records
+
+    times = pd.to_datetime(["2025-11-01 10:00:00", "2025-11-02 11:00:00", "2025-11-03 12:00:00"], utc=True)
+    picked = pd.DataFrame({"name": ["a", "b", "c"], "event_time_utc": times}, index=[2, 0, 1])
+    assert [(row["name"], row["eventTimeUtc"]) for row in records(picked)] == [
+        ("a", "2025-11-01T10:00:00+00:00"),
+        ("b", "2025-11-02T11:00:00+00:00"),
+        ("c", "2025-11-03T12:00:00+00:00"),
+    ]
