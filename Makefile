@@ -10,7 +10,7 @@ TEST_LOCK := requirements/test.lock
 
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: run test install migrate lock clean lint format lint-service
+.PHONY: run test install migrate lock clean lint format
 
 # The development venv has every layer: the tests run Airflow, and `make run`'s default
 # embedded pipeline runs the DAG in-process (the API image installs runtime.lock alone).
@@ -32,25 +32,15 @@ run: install
 	$(PY) -m service migrate
 	$(PY) -m service serve --host $(HOST) --port $(PORT)
 
-test: install
+test: install lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# ruff (lint + format check) and mypy --strict on service/ and plugins/; config in pyproject.toml.
-# Not yet part of `make test`: the code base is brought to a clean run first (issue 12).
+# ruff (lint + format check) and mypy --strict on service/, plugins/ and dags/; config in
+# pyproject.toml. Part of `make test`, so CI fails on a lint or type error.
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
-
-# The service's share of `make lint` (issue 12): service/, its tests, bench/ and tools/. mypy
-# follows imports into plugins/ silently (plugins/ has its own pass in `make lint`).
-LINT_SERVICE_PATHS = service bench tools tests/service tests/deploy tests/tools tests/bench \
-	tests/__init__.py tests/conftest.py tests/dbs.py tests/live.py tests/pg_cluster.py \
-	tests/process_leaks.py tests/test_live.py tests/test_process_leaks.py
-lint-service: install
-	$(VENV)/bin/ruff check $(LINT_SERVICE_PATHS)
-	$(VENV)/bin/ruff format --check $(LINT_SERVICE_PATHS)
-	$(VENV)/bin/mypy service --follow-imports=silent
 
 format: install
 	$(VENV)/bin/ruff format .

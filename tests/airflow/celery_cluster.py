@@ -7,6 +7,7 @@ concurrent test sessions never take each other's tasks); metadata and Celery res
 a scratch PostgreSQL database (synchronous psycopg driver). ``celery_cluster`` always stops
 every process and drops the database, also when start-up or the test fails.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,7 +17,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,7 +68,9 @@ class CeleryCluster:
 
     def headers(self) -> dict[str, str]:
         token = httpx.post(
-            f"{self.base_url}/auth/token", json={"username": self.username, "password": self.password}, timeout=10,
+            f"{self.base_url}/auth/token",
+            json={"username": self.username, "password": self.password},
+            timeout=10,
         )
         token.raise_for_status()
         return {"Authorization": f"Bearer {token.json()['access_token']}"}
@@ -77,12 +80,18 @@ class CeleryCluster:
 
         DAGs are paused when first parsed (Airflow's default): the run would stay queued.
         """
-        unpaused = httpx.patch(f"{self.base_url}/api/v2/dags/{dag_id}", json={"is_paused": False},
-                               headers=self.headers(), timeout=30)
+        unpaused = httpx.patch(
+            f"{self.base_url}/api/v2/dags/{dag_id}",
+            json={"is_paused": False},
+            headers=self.headers(),
+            timeout=30,
+        )
         assert unpaused.status_code == 200, unpaused.text
         response = httpx.post(
-            f"{self.base_url}/api/v2/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf},
-            headers=self.headers(), timeout=30,
+            f"{self.base_url}/api/v2/dags/{dag_id}/dagRuns",
+            json={"logical_date": None, "conf": conf},
+            headers=self.headers(),
+            timeout=30,
         )
         assert response.status_code == 200, response.text
         return response.json()["dag_run_id"]
@@ -92,22 +101,29 @@ class CeleryCluster:
         headers = self.headers()
         deadline = time.monotonic() + timeout_seconds
         while True:
-            run = httpx.get(f"{self.base_url}/api/v2/dags/{dag_id}/dagRuns/{run_id}", headers=headers, timeout=30)
+            run = httpx.get(
+                f"{self.base_url}/api/v2/dags/{dag_id}/dagRuns/{run_id}", headers=headers, timeout=30
+            )
             run.raise_for_status()
             if run.json()["state"] in ("success", "failed") or time.monotonic() > deadline:
                 return run.json()
             time.sleep(1)
 
     def run_ids(self, dag_id: str) -> list[str]:
-        response = httpx.get(f"{self.base_url}/api/v2/dags/{dag_id}/dagRuns", headers=self.headers(), timeout=30)
+        response = httpx.get(
+            f"{self.base_url}/api/v2/dags/{dag_id}/dagRuns", headers=self.headers(), timeout=30
+        )
         response.raise_for_status()
         return [run["dag_run_id"] for run in response.json()["dag_runs"]]
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
-        """Every task instance of the run, mapped ones one per map index (task_id, map_index, state, hostname)."""
+        """Every task instance of the run, mapped ones one per map index: (task_id, map_index, state,
+        hostname)."""
         response = httpx.get(
-            f"{self.base_url}/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances", params={"limit": 1000},
-            headers=self.headers(), timeout=30,
+            f"{self.base_url}/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances",
+            params={"limit": 1000},
+            headers=self.headers(),
+            timeout=30,
         )
         response.raise_for_status()
         return response.json()["task_instances"]
@@ -121,10 +137,8 @@ class CeleryCluster:
         for process in self.processes.values():
             while _group_alive(process.pid) and time.monotonic() < deadline:
                 if process.poll() is None:
-                    try:
+                    with suppress(subprocess.TimeoutExpired):
                         process.wait(timeout=0.2)
-                    except subprocess.TimeoutExpired:
-                        pass
                 else:
                     time.sleep(0.2)
             if _group_alive(process.pid):
@@ -135,8 +149,13 @@ class CeleryCluster:
 def _start(cluster: CeleryCluster, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen:
     with (cluster.home / f"{name}.log").open("wb") as log:
         process = subprocess.Popen(
-            [AIRFLOW, *args], env=env, cwd=cluster.home, stdin=subprocess.DEVNULL,
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [AIRFLOW, *args],
+            env=env,
+            cwd=cluster.home,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     cluster.processes[name] = process
     return process
@@ -151,8 +170,16 @@ def _purge_queue(redis_url: str, queue: str) -> None:
         client.close()
 
 
-def cluster_env(home: Path, metadata_url: str, broker_url: str, queue: str, api_port: int,
-                username: str, password: str, **task_env: str) -> dict[str, str]:
+def cluster_env(
+    home: Path,
+    metadata_url: str,
+    broker_url: str,
+    queue: str,
+    api_port: int,
+    username: str,
+    password: str,
+    **task_env: str,
+) -> dict[str, str]:
     passwords = home / "passwords.json"
     passwords.write_text(json.dumps({username: password}))
     return airflow_env(
@@ -183,8 +210,14 @@ def cluster_env(home: Path, metadata_url: str, broker_url: str, queue: str, api_
 
 
 @contextmanager
-def celery_cluster(home: Path, username: str, password: str, workers: int = 2,
-                   broker_url: str = CELERY_REDIS_URL, **task_env: str) -> Iterator[CeleryCluster]:
+def celery_cluster(
+    home: Path,
+    username: str,
+    password: str,
+    workers: int = 2,
+    broker_url: str = CELERY_REDIS_URL,
+    **task_env: str,
+) -> Iterator[CeleryCluster]:
     """Airflow on CeleryExecutor with ``workers`` Celery workers, serving revenue_pipeline; stopped on exit.
 
     ``task_env`` reaches every component, so tasks see DATA_DIR, REPORTS_DIR, DATABASE_URL, ...
@@ -194,19 +227,36 @@ def celery_cluster(home: Path, username: str, password: str, workers: int = 2,
     api_port = free_port()
     queue = f"revenue-test-{os.getpid()}-{secrets.token_hex(4)}"
     cluster = CeleryCluster(f"http://127.0.0.1:{api_port}", home, queue, username, password)
-    env = cluster_env(home, sqlalchemy_url(database), broker_url, queue, api_port, username, password, **task_env)
+    env = cluster_env(
+        home, sqlalchemy_url(database), broker_url, queue, api_port, username, password, **task_env
+    )
     try:
-        migrated = subprocess.run([AIRFLOW, "db", "migrate"], env=env, cwd=home, capture_output=True, text=True,
-                                  timeout=180)
-        assert migrated.returncode == 0, f"airflow db migrate failed:\n{migrated.stdout[-3000:]}\n{migrated.stderr[-3000:]}"
+        migrated = subprocess.run(
+            [AIRFLOW, "db", "migrate"], env=env, cwd=home, capture_output=True, text=True, timeout=180
+        )
+        assert migrated.returncode == 0, (
+            f"airflow db migrate failed:\n{migrated.stdout[-3000:]}\n{migrated.stderr[-3000:]}"
+        )
         cluster.process = _start(cluster, "api-server", ["api-server", "--port", str(api_port)], env)
         _start(cluster, "scheduler", ["scheduler"], env)
         _start(cluster, "dag-processor", ["dag-processor"], env)
         for number in range(1, workers + 1):
-            _start(cluster, f"worker{number}", [
-                "celery", "worker", "--celery-hostname", f"worker{number}@%h", "--queues", queue,
-                "--skip-serve-logs", "--without-gossip", "--without-mingle",
-            ], env)
+            _start(
+                cluster,
+                f"worker{number}",
+                [
+                    "celery",
+                    "worker",
+                    "--celery-hostname",
+                    f"worker{number}@%h",
+                    "--queues",
+                    queue,
+                    "--skip-serve-logs",
+                    "--without-gossip",
+                    "--without-mingle",
+                ],
+                env,
+            )
         _wait_for_dag(cluster, username, password)
         yield cluster
     finally:

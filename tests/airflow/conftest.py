@@ -1,6 +1,7 @@
 """Fixtures for the DAG and /run-pipeline tests: one migrated Airflow metadata database per
 session (copied wherever an Airflow home is needed), generated pipeline inputs, and settings
 pointing the service at temp folders."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -4,8 +4,10 @@
 Airflow is only ever imported in child processes here: its import configures logging and
 reads AIRFLOW_HOME once, which must not leak into the rest of the test session.
 """
+
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -14,7 +16,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -56,7 +58,9 @@ def migrate_airflow_metadata(home: Path) -> Path:
     result = subprocess.run(
         [AIRFLOW, "db", "migrate"], env=airflow_env(home), capture_output=True, text=True, timeout=180
     )
-    assert result.returncode == 0, f"airflow db migrate failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    assert result.returncode == 0, (
+        f"airflow db migrate failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    )
     return home / "airflow.db"
 
 
@@ -67,13 +71,20 @@ def seed_airflow_home(home: Path, template_db: Path) -> Path:
     return home
 
 
-def pipeline_settings(tmp_path: Path, database_url: str, synth_inputs: Path, template: Path, **extra: str) -> Settings:
+def pipeline_settings(
+    tmp_path: Path, database_url: str, synth_inputs: Path, template: Path, **extra: str
+) -> Settings:
     """Settings of a service whose DATA_DIR holds the generated inputs and a ready embedded Airflow home."""
     data_dir = tmp_path / "data"
     shutil.copytree(synth_inputs, data_dir)
     settings = Settings(
-        _env_file=None, **{**service_env(database_url), "DATA_DIR": str(data_dir),
-                           "REPORTS_DIR": str(tmp_path / "reports"), **extra},
+        _env_file=None,
+        **{
+            **service_env(database_url),
+            "DATA_DIR": str(data_dir),
+            "REPORTS_DIR": str(tmp_path / "reports"),
+            **extra,
+        },
     )
     seed_airflow_home(Path(embedded_airflow_env(settings)["AIRFLOW_HOME"]), template)
     return settings
@@ -93,11 +104,10 @@ class AirflowServer:
         group = self.process.pid
         if self.process.poll() is None:
             os.killpg(group, signal.SIGTERM)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            pass
-        # Components (api-server workers) may outlive standalone for a graceful shut-down we need not wait for.
+        # Components (api-server workers) may outlive standalone for a graceful shut-down we
+        # need not wait for.
         deadline = time.monotonic() + 3
         while _group_alive(group) and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -136,8 +146,13 @@ def start_airflow_standalone(home: Path, username: str, password: str, **task_en
     log_path = home / "standalone.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [AIRFLOW, "standalone"], env=env, cwd=home, stdin=subprocess.DEVNULL,
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [AIRFLOW, "standalone"],
+            env=env,
+            cwd=home,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     server = AirflowServer(f"http://127.0.0.1:{port}", process, log_path)
     try:
@@ -174,7 +189,7 @@ async def insert_postbacks(database_url: str, payloads: list[dict], verified: bo
     `verified` as for a signed postback unless told otherwise."""
     async with TortoiseContext() as ctx:
         await ctx.init(config=tortoise_config(database_url, pool_max=1))
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         rows = [
             await RawPostback.create(
                 source="appsflyer", payload=json.dumps(p), signature=None, ts_utc=now, verified=verified

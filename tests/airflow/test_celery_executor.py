@@ -4,6 +4,7 @@ once per shard on the workers, and the reports equal the unsharded CLI's on the 
 
 Skips when Redis or PostgreSQL is unreachable; under CI=true that is a failure.
 """
+
 from __future__ import annotations
 
 import os
@@ -40,9 +41,22 @@ def celery_available() -> None:
 def cli_reports(data_dir: Path, reports_dir: Path) -> Path:
     """The unsharded CLI run (no --shards: the whole-file path)."""
     completed = subprocess.run(
-        [sys.executable, "-m", "revenue", "run", "--data-dir", str(data_dir), "--reports-dir", str(reports_dir),
-         "--date", REPORT_DATE, "--no-progress"],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "revenue",
+            "run",
+            "--data-dir",
+            str(data_dir),
+            "--reports-dir",
+            str(reports_dir),
+            "--date",
+            REPORT_DATE,
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     return reports_dir
@@ -54,8 +68,12 @@ def test_a_sharded_run_maps_its_stages_over_two_celery_workers_and_publishes_wha
     data_dir, reports_dir, shared_work = tmp_path / "data", tmp_path / "reports", tmp_path / "shared-work"
     shutil.copytree(synth_inputs, data_dir)
     with celery_cluster(
-        tmp_path / "airflow", USERNAME, PASSWORD,
-        DATA_DIR=str(data_dir), REPORTS_DIR=str(reports_dir), DATABASE_URL=sqlite_url,
+        tmp_path / "airflow",
+        USERNAME,
+        PASSWORD,
+        DATA_DIR=str(data_dir),
+        REPORTS_DIR=str(reports_dir),
+        DATABASE_URL=sqlite_url,
         PIPELINE_WORK_URL=f"file://{shared_work}",
     ) as cluster:
         run_id = cluster.trigger("revenue_pipeline", {"date": REPORT_DATE, "shards": SHARDS})
@@ -75,8 +93,10 @@ def test_a_sharded_run_maps_its_stages_over_two_celery_workers_and_publishes_wha
             assert ti["map_index"] == -1
     assert map_indexes == Counter({"extract": 1, "publish": 1, **{stage: SHARDS for stage in MAPPED_STAGES}})
     # Every task instance went to a Celery worker through the broker, and both workers took some.
-    received = {n: set(re.findall(r"Task execute_workload\[([0-9a-f-]+)\] received", log))
-                for n, log in worker_logs.items()}
+    received = {
+        n: set(re.findall(r"Task execute_workload\[([0-9a-f-]+)\] received", log))
+        for n, log in worker_logs.items()
+    }
     assert sum(len(ids) for ids in received.values()) == len(instances), worker_logs
     assert all(received.values()), {n: len(ids) for n, ids in received.items()}
     # The partitions lived under PIPELINE_WORK_URL and were removed once published.

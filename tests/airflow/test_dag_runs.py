@@ -3,6 +3,7 @@
 Each run goes through service.pipeline_runs.embedded exactly as POST /run-pipeline starts it:
 a worker process with its own Airflow home runs the DAG file, and the run record says how it went.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -29,16 +30,36 @@ from tests.airflow.harness import (
 pytestmark = pytest.mark.slow
 
 REPORT_FILES = (
-    "purchases_curated.csv", "reconciliation.json", "reconciliation_detail.csv",
-    "roas_d1.json", "roas_anomaly.json", "arpdau_d1.json", "report.html",
+    "purchases_curated.csv",
+    "reconciliation.json",
+    "reconciliation_detail.csv",
+    "roas_d1.json",
+    "roas_anomaly.json",
+    "arpdau_d1.json",
+    "report.html",
 )
 PURCHASE_POSTBACKS = [
-    {"event_name": "af_purchase", "appsflyer_id": "pb-user-1", "event_revenue_usd": "4.99",
-     "event_time": f"{REPORT_DATE} 12:00:00", "campaign": "postback push", "af_receipt_id": "pb-r1"},
-    {"event_name": "purchase", "appsflyer_id": "pb-user-2", "event_revenue": "1,99",
-     "event_time": f"{REPORT_DATE}T13:30:00Z", "campaign": "postback push"},
+    {
+        "event_name": "af_purchase",
+        "appsflyer_id": "pb-user-1",
+        "event_revenue_usd": "4.99",
+        "event_time": f"{REPORT_DATE} 12:00:00",
+        "campaign": "postback push",
+        "af_receipt_id": "pb-r1",
+    },
+    {
+        "event_name": "purchase",
+        "appsflyer_id": "pb-user-2",
+        "event_revenue": "1,99",
+        "event_time": f"{REPORT_DATE}T13:30:00Z",
+        "campaign": "postback push",
+    },
 ]
-INSTALL_POSTBACK = {"event_name": "install", "appsflyer_id": "pb-user-3", "event_time": f"{REPORT_DATE} 09:00:00"}
+INSTALL_POSTBACK = {
+    "event_name": "install",
+    "appsflyer_id": "pb-user-3",
+    "event_time": f"{REPORT_DATE} 09:00:00",
+}
 
 
 def run_embedded(settings: Settings, conf: dict) -> PipelineRun:
@@ -66,10 +87,16 @@ def test_a_run_publishes_what_the_library_computes_and_marks_its_postbacks(
     assert sorted(run.reports) == sorted(REPORT_FILES)
     assert all(Path(path).parent == reports for path in run.reports.values())
 
-    rows = [{"id": i, "payload": json.dumps(p)} for i, p in zip(purchase_ids, PURCHASE_POSTBACKS)]
+    rows = [
+        {"id": i, "payload": json.dumps(p)} for i, p in zip(purchase_ids, PURCHASE_POSTBACKS, strict=False)
+    ]
     expected = tmp_path / "expected"
-    run_all(settings.DATA_DIR, expected, report_date=REPORT_DATE,
-            postback_purchases=postbacks_to_purchases(rows), )
+    run_all(
+        settings.DATA_DIR,
+        expected,
+        report_date=REPORT_DATE,
+        postback_purchases=postbacks_to_purchases(rows),
+    )
     for name in REPORT_FILES:
         assert (reports / name).read_bytes() == (expected / name).read_bytes(), name
     assert "pb-r1" in (reports / "purchases_curated.csv").read_text()
@@ -123,8 +150,9 @@ def test_a_transient_failure_is_retried_and_leaves_reports_and_postbacks_untouch
 
     assert run.state == "failed" and run.returncode == 1
     assert run.tasks["publish"] == "failed" and run.tries["publish"] == 2  # retried (FAST_RETRIES: 1)
-    assert {run.tasks[t] for t in ("extract", "normalise", "dedup", "reconcile", "roas_anomaly", "arpdau")} == {
-        "success"}
+    assert {
+        run.tasks[t] for t in ("extract", "normalise", "dedup", "reconcile", "roas_anomaly", "arpdau")
+    } == {"success"}
     assert run.error == "task(s) failed: publish"
     assert run.reports == {}
     assert {name: (Path(settings.REPORTS_DIR) / name).read_text() for name in previous} == previous

@@ -1,4 +1,5 @@
 """The revenue_pipeline DAG as Airflow parses it (SPEC §6), probed in a child process."""
+
 from __future__ import annotations
 
 import json
@@ -18,7 +19,9 @@ def parsed_dag(tmp_path_factory: pytest.TempPathFactory, airflow_metadata_templa
     result = subprocess.run(
         [sys.executable, str(REPO_ROOT / "tests" / "airflow" / "dag_probe.py"), str(REPO_ROOT / "dags")],
         env=airflow_env(home, PIPELINE_TASK_RETRIES="2", PIPELINE_RETRY_DELAY_SECONDS="120"),
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr[-4000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -67,8 +70,11 @@ def test_run_conf_is_declared_as_typed_params_with_one_tolerance_default(parsed_
     assert params["date"]["value"] is None and params["date"]["schema"]["format"] == "date"
     assert params["tolerance_minutes"]["value"] == DEFAULT_TOLERANCE_MINUTES
     assert params["tolerance_minutes"]["schema"]["type"] == "number"
-    assert params["shards"]["value"] == 1 and params["shards"]["schema"] == {"type": "integer", "minimum": 1,
-                                                                             "maximum": 1024}
+    assert params["shards"]["value"] == 1 and params["shards"]["schema"] == {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 1024,
+    }
 
 
 def test_the_trigger_form_rejects_bad_conf(parsed_dag):

@@ -4,6 +4,7 @@ A module fixture starts `airflow standalone` (api-server, scheduler, dag-process
 on free loopback ports with its own AIRFLOW_HOME, the simple auth manager and one user; the
 service gets AIRFLOW_API_URL/AIRFLOW_USERNAME/AIRFLOW_PASSWORD and talks to it over HTTP.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -37,7 +38,10 @@ RUN_TIMEOUT_SECONDS = 240
 def run_folders(tmp_path_factory, synth_inputs, airflow_metadata_template, migrated_databases):
     """Settings shared by the Airflow server's tasks and the service (same data, reports, database)."""
     return pipeline_settings(
-        tmp_path_factory.mktemp("airflow-mode"), migrated_databases["sqlite"], synth_inputs, airflow_metadata_template
+        tmp_path_factory.mktemp("airflow-mode"),
+        migrated_databases["sqlite"],
+        synth_inputs,
+        airflow_metadata_template,
     )
 
 
@@ -45,22 +49,32 @@ def run_folders(tmp_path_factory, synth_inputs, airflow_metadata_template, migra
 def airflow_server(tmp_path_factory, airflow_metadata_template, run_folders):
     home = seed_airflow_home(tmp_path_factory.mktemp("airflow-standalone"), airflow_metadata_template)
     server = start_airflow_standalone(
-        home, USERNAME, PASSWORD,
-        DATA_DIR=run_folders.DATA_DIR, REPORTS_DIR=run_folders.REPORTS_DIR, DATABASE_URL=run_folders.DATABASE_URL,
+        home,
+        USERNAME,
+        PASSWORD,
+        DATA_DIR=run_folders.DATA_DIR,
+        REPORTS_DIR=run_folders.REPORTS_DIR,
+        DATABASE_URL=run_folders.DATABASE_URL,
     )
     yield server
     server.stop()
 
 
 def service_app(run_folders, server_url: str, password: str = PASSWORD) -> Sanic:
-    settings = run_folders.model_copy(update={
-        "AIRFLOW_API_URL": server_url, "AIRFLOW_USERNAME": USERNAME, "AIRFLOW_PASSWORD": password,
-    })
+    settings = run_folders.model_copy(
+        update={
+            "AIRFLOW_API_URL": server_url,
+            "AIRFLOW_USERNAME": USERNAME,
+            "AIRFLOW_PASSWORD": password,
+        }
+    )
     Sanic.test_mode = True
     return create_app(settings, name=f"airflow_mode_{abs(hash((server_url, password)))}")
 
 
-async def test_a_run_is_created_in_airflow_and_followed_to_success(airflow_server: AirflowServer, run_folders):
+async def test_a_run_is_created_in_airflow_and_followed_to_success(
+    airflow_server: AirflowServer, run_folders
+):
     async with asgi_client(service_app(run_folders, airflow_server.base_url)) as http:
         started = await http.post("/run-pipeline", json={"date": REPORT_DATE}, headers=ADMIN)
         assert started.status_code == 202, started.text
@@ -95,7 +109,9 @@ async def test_a_run_is_created_in_airflow_and_followed_to_success(airflow_serve
     report = Path(finished["reports"]["report.html"]).read_bytes()
     async with httpx.AsyncClient(base_url=airflow_server.base_url, timeout=30) as http:
         token = (await http.post("/auth/token", json={"username": USERNAME, "password": PASSWORD})).json()
-        served = await http.get("/revenue-reports/latest", headers={"Authorization": f"Bearer {token['access_token']}"})
+        served = await http.get(
+            "/revenue-reports/latest", headers={"Authorization": f"Bearer {token['access_token']}"}
+        )
         anonymous = await http.get("/revenue-reports/latest")
     assert served.status_code == 200 and served.content == report
     assert anonymous.status_code in (401, 403)
@@ -106,7 +122,8 @@ async def test_a_run_created_in_airflow_itself_is_answered_for(airflow_server: A
     async with httpx.AsyncClient(base_url=airflow_server.base_url, timeout=30) as http:
         token = (await http.post("/auth/token", json={"username": USERNAME, "password": PASSWORD})).json()
         created = await http.post(
-            "/api/v2/dags/revenue_pipeline/dagRuns", json={"logical_date": None},
+            "/api/v2/dags/revenue_pipeline/dagRuns",
+            json={"logical_date": None},
             headers={"Authorization": f"Bearer {token['access_token']}"},
         )
     run_id = created.json()["dag_run_id"]
@@ -121,7 +138,9 @@ async def test_a_run_created_in_airflow_itself_is_answered_for(airflow_server: A
     assert missing.status_code == 404
 
 
-async def test_wrong_airflow_credentials_are_503_airflow_unavailable(airflow_server: AirflowServer, run_folders):
+async def test_wrong_airflow_credentials_are_503_airflow_unavailable(
+    airflow_server: AirflowServer, run_folders
+):
     async with asgi_client(service_app(run_folders, airflow_server.base_url, password="wrong")) as http:
         response = await http.post("/run-pipeline", json={}, headers=ADMIN)
     assert response.status_code == 503

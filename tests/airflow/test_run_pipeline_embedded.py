@@ -1,4 +1,5 @@
 """POST /run-pipeline and GET /pipeline-runs/{runId} in embedded mode (no AIRFLOW_API_URL)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -48,9 +49,15 @@ async def test_run_is_accepted_refuses_a_second_while_running_and_publishes_repo
         started = await http.post("/run-pipeline", json={"date": REPORT_DATE}, headers=ADMIN)
         assert started.status_code == 202, started.text
         body = started.json()
-        assert body == {"ok": True, "runId": body["runId"], "state": "running", "mode": "embedded",
-                        "reportDate": REPORT_DATE, "reportDateReason": "given",
-                        "reportDateWhy": "the date given to the run"}
+        assert body == {
+            "ok": True,
+            "runId": body["runId"],
+            "state": "running",
+            "mode": "embedded",
+            "reportDate": REPORT_DATE,
+            "reportDateReason": "given",
+            "reportDateWhy": "the date given to the run",
+        }
 
         busy = await http.post("/run-pipeline", json={}, headers=ADMIN)
         assert busy.status_code == 409
@@ -117,9 +124,16 @@ async def test_admin_token_is_required_when_configured(settings, headers, status
     assert not (Path(settings.DATA_DIR) / "pipeline_runs").exists()
 
 
-async def test_development_without_admin_token_is_open(sqlite_url, tmp_path, synth_inputs, airflow_metadata_template):
+async def test_development_without_admin_token_is_open(
+    sqlite_url, tmp_path, synth_inputs, airflow_metadata_template
+):
     settings = pipeline_settings(
-        tmp_path, sqlite_url, synth_inputs, airflow_metadata_template, ENVIRONMENT="development", ADMIN_TOKEN=""
+        tmp_path,
+        sqlite_url,
+        synth_inputs,
+        airflow_metadata_template,
+        ENVIRONMENT="development",
+        ADMIN_TOKEN="",
     )
     async with asgi_client(make_app(settings, "embedded_dev_open")) as http:
         response = await http.get("/pipeline-runs/20250101T000000Z-00000000")
@@ -168,8 +182,9 @@ async def test_a_broken_csv_fails_fast_and_names_file_and_line_in_error_and_stde
 async def test_wait_past_its_limit_answers_202_with_the_run_still_going(
     sqlite_url, tmp_path, synth_inputs, airflow_metadata_template
 ):
-    settings = pipeline_settings(tmp_path, sqlite_url, synth_inputs, airflow_metadata_template,
-                                 PIPELINE_WAIT_SECONDS="0")
+    settings = pipeline_settings(
+        tmp_path, sqlite_url, synth_inputs, airflow_metadata_template, PIPELINE_WAIT_SECONDS="0"
+    )
     async with asgi_client(make_app(settings, "embedded_wait_limit")) as http:
         response = await http.post("/run-pipeline", json={"wait": True}, headers=ADMIN)
         assert response.status_code == 202, response.text
@@ -190,9 +205,19 @@ async def test_api_and_cli_without_a_date_report_on_the_same_day_and_say_why(set
         assert started.json()["reportDateReason"] == "latest_cost_date"
         finished = await poll_until_done(http, started.json()["runId"])
     cli = subprocess.run(
-        [sys.executable, "-m", "revenue", "run", "--data-dir", settings.DATA_DIR,
-         "--reports-dir", str(tmp_path / "cli-reports")],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "revenue",
+            "run",
+            "--data-dir",
+            settings.DATA_DIR,
+            "--reports-dir",
+            str(tmp_path / "cli-reports"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert cli.returncode == 0, cli.stderr
     why = "no date given: the latest day costs_daily.csv covers"
@@ -204,5 +229,7 @@ async def test_api_and_cli_without_a_date_report_on_the_same_day_and_say_why(set
 
 def test_sanic_response_timeout_outlasts_the_wait(settings):
     for wait_seconds in (0, 300, 900):
-        app = make_app(settings.model_copy(update={"PIPELINE_WAIT_SECONDS": wait_seconds}), f"timeout_{wait_seconds}")
-        assert app.config.RESPONSE_TIMEOUT >= max(60, wait_seconds + 30)
+        app = make_app(
+            settings.model_copy(update={"PIPELINE_WAIT_SECONDS": wait_seconds}), f"timeout_{wait_seconds}"
+        )
+        assert max(60, wait_seconds + 30) <= app.config.RESPONSE_TIMEOUT

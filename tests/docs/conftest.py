@@ -1,4 +1,5 @@
 """The served OpenAPI document, built once per module from an in-process app on SQLite."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -6,6 +6,7 @@ any asset the pages tried to fetch from elsewhere (a CDN, web fonts) could not l
 Starts a real server on 127.0.0.1, writes OUT_DIR/{openapi.json,docs.html,redoc.html} (the
 DOM after the page's scripts ran) and stops the server.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,15 @@ PAGES = {"docs.html": "/docs", "redoc.html": "/redoc"}
 
 def rendered_dom(chromium: str, url: str, profile: Path) -> str:
     command = [
-        chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-        f"--user-data-dir={profile}", "--virtual-time-budget=20000", "--dump-dom", url,
+        chromium,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        f"--user-data-dir={profile}",
+        "--virtual-time-budget=20000",
+        "--dump-dom",
+        url,
     ]
     return subprocess.run(command, capture_output=True, text=True, timeout=120, check=True).stdout
 

@@ -1,5 +1,6 @@
 """/docs (Swagger UI) and /redoc render every route in headless Chromium with the network cut
 off: the UIs' assets come from the service itself (tools/vendor_docs_assets.py)."""
+
 from __future__ import annotations
 
 import json
@@ -28,7 +29,10 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # A new network namespace holds nothing but a loopback interface: no way out at all.
     result = subprocess.run(
         ["unshare", "--net", "--", sys.executable, "-m", "tests.docs.offline_render", browser, str(out_dir)],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return out_dir
@@ -50,8 +54,14 @@ class SwaggerOperations(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         attributes = dict(attrs)
         classes = (attributes.get("class") or "").split()
-        block = next((c for c in classes if c.startswith("opblock-") and c[8:] in
-                      ("get", "post", "put", "delete", "patch")), None)
+        block = next(
+            (
+                c
+                for c in classes
+                if c.startswith("opblock-") and c[8:] in ("get", "post", "put", "delete", "patch")
+            ),
+            None,
+        )
         if "opblock" in classes and block:
             self._method = block[8:]
         if "opblock-summary-path" in classes and self._method and attributes.get("data-path"):
@@ -70,7 +80,9 @@ def test_redoc_renders_every_route_offline(rendered):
     document = json.loads((rendered / "openapi.json").read_text())
     text = re.sub(r"<[^>]+>", " ", dom)
     missing = [
-        f"{method.upper()} {path}" for path, ops in document["paths"].items() for method, op in ops.items()
+        f"{method.upper()} {path}"
+        for path, ops in document["paths"].items()
+        for method, op in ops.items()
         if op["summary"] not in text
     ]
     assert "redoc-wrap" in dom

@@ -1,4 +1,5 @@
 """One OpenAPI document, self-describing: every model, field and credential explained."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -12,7 +13,8 @@ from service.config import Settings
 
 def _objects(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {
-        name: schema for name, schema in document["components"]["schemas"].items()
+        name: schema
+        for name, schema in document["components"]["schemas"].items()
         if schema.get("type") == "object"
     }
 
@@ -38,7 +40,9 @@ def test_model_examples_satisfy_their_own_required_fields(document):
     for name, schema in _objects(document).items():
         for example in schema.get("examples", []):
             assert set(schema.get("required", [])) <= set(example), name
-            assert set(example) <= set(schema.get("properties", {})) or schema.get("additionalProperties", True), name
+            assert set(example) <= set(schema.get("properties", {})) or schema.get(
+                "additionalProperties", True
+            ), name
 
 
 def _auth_texts(document: dict[str, Any], path: str, method: str) -> dict[str, str]:
@@ -46,11 +50,14 @@ def _auth_texts(document: dict[str, Any], path: str, method: str) -> dict[str, s
     return {code: responses[code]["description"] for code in ("401", "403") if code in responses}
 
 
-@pytest.mark.parametrize(("path", "method", "header"), [
-    ("/run-pipeline", "post", "X-Admin-Token"),
-    ("/pipeline-runs/{run_id}", "get", "X-Admin-Token"),
-    ("/metrics", "get", "X-Admin-Token"),
-])
+@pytest.mark.parametrize(
+    ("path", "method", "header"),
+    [
+        ("/run-pipeline", "post", "X-Admin-Token"),
+        ("/pipeline-runs/{run_id}", "get", "X-Admin-Token"),
+        ("/metrics", "get", "X-Admin-Token"),
+    ],
+)
 def test_admin_routes_describe_401_and_403_by_the_admin_header(document, path, method, header):
     texts = _auth_texts(document, path, method)
     assert header in texts["401"] and "bearer" not in texts["401"].lower()

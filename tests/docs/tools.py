@@ -1,5 +1,6 @@
 """Executables that `make test` installs (Debian's chromium, npm packages in tools/npm): a test
 that needs one skips when it is missing, except under CI=true, where that is a failure."""
+
 from __future__ import annotations
 
 import os

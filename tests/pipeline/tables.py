@@ -1,24 +1,42 @@
 """Small hand-made pipeline tables for the tests."""
+
 from __future__ import annotations
 
 import pandas as pd
 
 from revenue.io import SOURCE_ROW
 
-PURCHASE_COLUMNS = ["appsflyer_id", "event_time_utc", "event_name", "revenue_usd", "campaign", "receipt_id", "status"]
+PURCHASE_COLUMNS = [
+    "appsflyer_id",
+    "event_time_utc",
+    "event_name",
+    "revenue_usd",
+    "campaign",
+    "receipt_id",
+    "status",
+]
 
 
 def raw(rows: list[dict], columns: list[str]) -> pd.DataFrame:
     """A text frame as read_input_csv returns it (missing cells empty, source_row in input order)."""
-    frame = pd.DataFrame([{column: row.get(column, "") for column in columns} for row in rows], columns=columns)
+    frame = pd.DataFrame(
+        [{column: row.get(column, "") for column in columns} for row in rows], columns=columns
+    )
     frame = frame.astype("str")
     frame[SOURCE_ROW] = range(len(frame))
     return frame.astype({SOURCE_ROW: "int64"})
 
 
 def raw_purchase(**overrides: str) -> dict:
-    row = {"appsflyer_id": "u1", "event_time_utc": "2025-11-10 10:00:00", "event_name": "af_purchase",
-           "revenue_usd": "4.99", "campaign": "SUMMER", "receipt_id": "r1", "status": "success"}
+    row = {
+        "appsflyer_id": "u1",
+        "event_time_utc": "2025-11-10 10:00:00",
+        "event_name": "af_purchase",
+        "revenue_usd": "4.99",
+        "campaign": "SUMMER",
+        "receipt_id": "r1",
+        "status": "success",
+    }
     return row | overrides
 
 
@@ -52,5 +70,3 @@ def confirmed(rows: list[dict]) -> pd.DataFrame:
     frame = pd.DataFrame(records)
     frame["event_time_utc"] = frame["event_time_utc"].astype("datetime64[us, UTC]")
     return frame
-
-

@@ -4,6 +4,7 @@ Airflow imports every plugins/**/*.py under its bare file name (sys.modules["io"
 revenue/io.py), so plugins/.airflowignore keeps the library out of plugin discovery; the DAG
 imports it as the package ``revenue`` instead.
 """
+
 from pathlib import Path
 
 import pytest

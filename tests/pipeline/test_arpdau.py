@@ -24,23 +24,65 @@ def table(purchases: pd.DataFrame, active: pd.DataFrame) -> dict[str, tuple[floa
 
 
 def test_user_campaign_is_the_campaign_of_the_earliest_purchase():
-    purchases = curated([
-        {"appsflyer_id": "u1", "event_time_utc": "2025-11-09 10:00:00", "campaign": "LATER", "revenue_usd": 1.0},
-        {"appsflyer_id": "u1", "event_time_utc": "2025-11-01 10:00:00", "campaign": "FIRST", "revenue_usd": 1.0},
-        {"appsflyer_id": "u2", "event_time_utc": "2025-11-05 10:00:00", "campaign": "", "revenue_usd": 1.0},
-    ])
+    purchases = curated(
+        [
+            {
+                "appsflyer_id": "u1",
+                "event_time_utc": "2025-11-09 10:00:00",
+                "campaign": "LATER",
+                "revenue_usd": 1.0,
+            },
+            {
+                "appsflyer_id": "u1",
+                "event_time_utc": "2025-11-01 10:00:00",
+                "campaign": "FIRST",
+                "revenue_usd": 1.0,
+            },
+            {
+                "appsflyer_id": "u2",
+                "event_time_utc": "2025-11-05 10:00:00",
+                "campaign": "",
+                "revenue_usd": 1.0,
+            },
+        ]
+    )
     campaigns = dict(user_campaigns(purchases).itertuples(index=False))
     assert campaigns == {"u1": "FIRST", "u2": "ORGANIC"}
 
 
 def test_campaign_rows_organic_and_all():
-    purchases = curated([
-        {"appsflyer_id": "u1", "event_time_utc": "2025-11-10 10:00:00", "campaign": "A", "revenue_usd": 10.0},
-        {"appsflyer_id": "u2", "event_time_utc": "2025-11-03 10:00:00", "campaign": "A", "revenue_usd": 99.0},
-        {"appsflyer_id": "u3", "event_time_utc": "2025-11-10 11:00:00", "campaign": "B", "revenue_usd": 4.0},
-    ])
-    active = sessions([("u1", "2025-11-10"), ("u1", "2025-11-10"), ("u2", "2025-11-10"), ("o1", "2025-11-10"),
-                       ("o2", "2025-11-10"), ("o3", "2025-11-09")])
+    purchases = curated(
+        [
+            {
+                "appsflyer_id": "u1",
+                "event_time_utc": "2025-11-10 10:00:00",
+                "campaign": "A",
+                "revenue_usd": 10.0,
+            },
+            {
+                "appsflyer_id": "u2",
+                "event_time_utc": "2025-11-03 10:00:00",
+                "campaign": "A",
+                "revenue_usd": 99.0,
+            },
+            {
+                "appsflyer_id": "u3",
+                "event_time_utc": "2025-11-10 11:00:00",
+                "campaign": "B",
+                "revenue_usd": 4.0,
+            },
+        ]
+    )
+    active = sessions(
+        [
+            ("u1", "2025-11-10"),
+            ("u1", "2025-11-10"),
+            ("u2", "2025-11-10"),
+            ("o1", "2025-11-10"),
+            ("o2", "2025-11-10"),
+            ("o3", "2025-11-09"),
+        ]
+    )
     result = table(purchases, active)
     assert result["A"] == (10.0, 2, 5.0)
     assert result["ORGANIC"] == (0.0, 2, 0.0)
@@ -51,25 +93,51 @@ def test_campaign_rows_organic_and_all():
 
 
 def test_campaign_without_dau_or_revenue_on_d1_is_left_out():
-    purchases = curated([
-        {"appsflyer_id": "u1", "event_time_utc": "2025-11-02 10:00:00", "campaign": "OLD", "revenue_usd": 10.0},
-    ])
+    purchases = curated(
+        [
+            {
+                "appsflyer_id": "u1",
+                "event_time_utc": "2025-11-02 10:00:00",
+                "campaign": "OLD",
+                "revenue_usd": 10.0,
+            },
+        ]
+    )
     result = table(purchases, sessions([("x", "2025-11-10")]))
     assert set(result) == {"ORGANIC", "ALL"}
 
 
 def test_chargebacked_revenue_counts_as_zero():
-    purchases = curated([
-        {"appsflyer_id": "u1", "event_time_utc": "2025-11-10 10:00:00", "campaign": "A", "revenue_usd": 10.0,
-         "chargeback": True},
-        {"appsflyer_id": "u1", "event_time_utc": "2025-11-10 12:00:00", "campaign": "A", "revenue_usd": 2.0},
-    ])
+    purchases = curated(
+        [
+            {
+                "appsflyer_id": "u1",
+                "event_time_utc": "2025-11-10 10:00:00",
+                "campaign": "A",
+                "revenue_usd": 10.0,
+                "chargeback": True,
+            },
+            {
+                "appsflyer_id": "u1",
+                "event_time_utc": "2025-11-10 12:00:00",
+                "campaign": "A",
+                "revenue_usd": 2.0,
+            },
+        ]
+    )
     assert table(purchases, sessions([("u1", "2025-11-10")]))["A"] == (2.0, 1, 2.0)
 
 
 def test_all_is_null_without_active_users():
-    purchases = curated([
-        {"appsflyer_id": "u1", "event_time_utc": "2025-11-10 10:00:00", "campaign": "A", "revenue_usd": 10.0},
-    ])
+    purchases = curated(
+        [
+            {
+                "appsflyer_id": "u1",
+                "event_time_utc": "2025-11-10 10:00:00",
+                "campaign": "A",
+                "revenue_usd": 10.0,
+            },
+        ]
+    )
     revenue, dau, arpdau = table(purchases, sessions([("u1", "2025-11-09")]))["ALL"]
     assert (revenue, dau) == (10.0, 0) and math.isnan(arpdau)

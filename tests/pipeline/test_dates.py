@@ -1,5 +1,6 @@
 """report_date_for_run: every source of D-1, their precedence and the reason stated (SPEC §6)."""
-from datetime import date, datetime, timedelta, timezone
+
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pandas as pd
 import pytest
@@ -15,11 +16,13 @@ from revenue.dates import (
 from revenue.io import InputDataError
 from revenue.stages import report_date_or_latest_cost_day
 
-SCHEDULED_START = datetime(2025, 11, 12, 1, 0, tzinfo=timezone.utc)
+SCHEDULED_START = datetime(2025, 11, 12, 1, 0, tzinfo=UTC)
 
 
 def test_conf_date_wins_over_everything():
-    assert report_date_for_run("2025-10-01", "scheduled", SCHEDULED_START) == ReportDateChoice(date(2025, 10, 1), GIVEN)
+    assert report_date_for_run("2025-10-01", "scheduled", SCHEDULED_START) == ReportDateChoice(
+        date(2025, 10, 1), GIVEN
+    )
 
 
 def test_scheduled_run_reports_on_its_data_interval_start():

@@ -13,35 +13,44 @@ def curated_from(rows: list[dict], chargebacks: list[str] = ()) -> tuple[pd.Data
 
 
 def test_duplicates_on_the_composite_key_keep_the_first_in_input_order():
-    curated, dropped = curated_from([
-        raw_purchase(receipt_id="late", event_time_utc="2025-11-10 12:00:00"),
-        raw_purchase(receipt_id="first", revenue_usd="4,99"),
-        raw_purchase(receipt_id="second", event_time_utc="2025-11-10T12:00:00+02:00", campaign="other"),
-    ])
+    curated, dropped = curated_from(
+        [
+            raw_purchase(receipt_id="late", event_time_utc="2025-11-10 12:00:00"),
+            raw_purchase(receipt_id="first", revenue_usd="4,99"),
+            raw_purchase(receipt_id="second", event_time_utc="2025-11-10T12:00:00+02:00", campaign="other"),
+        ]
+    )
     assert curated["receipt_id"].tolist() == ["late", "first"]
     assert dropped["rows"].tolist() == [1] and dropped["reason"].tolist() == ["duplicate_purchase"]
 
 
 def test_output_keeps_input_order():
-    curated, _ = curated_from([
-        raw_purchase(receipt_id="b", event_time_utc="2025-11-10 11:00:00"),
-        raw_purchase(receipt_id="a", event_time_utc="2025-11-10 09:00:00", revenue_usd="1"),
-        raw_purchase(receipt_id="c", event_time_utc="2025-11-10 09:00:00", revenue_usd="2"),
-    ])
+    curated, _ = curated_from(
+        [
+            raw_purchase(receipt_id="b", event_time_utc="2025-11-10 11:00:00"),
+            raw_purchase(receipt_id="a", event_time_utc="2025-11-10 09:00:00", revenue_usd="1"),
+            raw_purchase(receipt_id="c", event_time_utc="2025-11-10 09:00:00", revenue_usd="2"),
+        ]
+    )
     assert curated["receipt_id"].tolist() == ["b", "a", "c"]
 
 
 def test_key_differs_by_event_name_or_revenue_or_user():
-    curated, dropped = curated_from([
-        raw_purchase(), raw_purchase(event_name="purchase"), raw_purchase(revenue_usd="5.00"),
-        raw_purchase(appsflyer_id="u2"),
-    ])
+    curated, dropped = curated_from(
+        [
+            raw_purchase(),
+            raw_purchase(event_name="purchase"),
+            raw_purchase(revenue_usd="5.00"),
+            raw_purchase(appsflyer_id="u2"),
+        ]
+    )
     assert len(curated) == 4 and dropped.empty
 
 
 def test_chargebacked_purchase_keeps_its_record_with_zero_revenue():
-    curated, _ = curated_from([raw_purchase(receipt_id="r1"), raw_purchase(receipt_id="r2", revenue_usd="1,99")],
-                              chargebacks=["r2"])
+    curated, _ = curated_from(
+        [raw_purchase(receipt_id="r1"), raw_purchase(receipt_id="r2", revenue_usd="1,99")], chargebacks=["r2"]
+    )
     by_receipt = curated.set_index("receipt_id")
     assert by_receipt.loc["r2", "chargeback"] and not by_receipt.loc["r1", "chargeback"]
     assert by_receipt.loc["r2", "revenue_usd"] == 0.0

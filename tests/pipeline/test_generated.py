@@ -1,4 +1,5 @@
 """On generated data: reconciliation equals the ground truth; ROAS/ARPDAU equal a plain-loop recomputation."""
+
 import datetime as dt
 import json
 import math
@@ -21,7 +22,10 @@ def reconcile_dir(data_dir: Path, work: Path) -> tuple[pd.DataFrame, dict]:
     result = stages.reconcile(work)
     drops = {source: dict(reasons) for source, reasons in normalised["dropped"].items()}
     drops["purchases"] |= deduped["dropped"]["purchases"]
-    return read_parquet(work / "reconciliation_detail.parquet"), {"summary": result["summary"], "drops": drops}
+    return read_parquet(work / "reconciliation_detail.parquet"), {
+        "summary": result["summary"],
+        "drops": drops,
+    }
 
 
 def run_to_reconcile(tmp_path, rows: int, seed: int) -> tuple[dict, pd.DataFrame, dict]:
@@ -44,11 +48,24 @@ def test_reconciliation_equals_ground_truth(tmp_path, rows, seed):
 
 def assert_equals_truth(truth: dict, detail: pd.DataFrame, result: dict) -> None:
     matched = detail[detail["category"] == "matched"]
-    pairs = sorted(map(list, zip(matched["af_source_row"].astype(int), matched["confirmed_source_row"].astype(int))))
+    pairs = sorted(
+        map(
+            list,
+            zip(
+                matched["af_source_row"].astype(int),
+                matched["confirmed_source_row"].astype(int),
+                strict=False,
+            ),
+        )
+    )
     assert pairs == truth["pairs"]
-    assert sorted(detail.loc[detail["category"] == "af_only", "af_source_row"].astype(int)) == truth["af_only"]
-    assert sorted(detail.loc[detail["category"] == "confirmed_only", "confirmed_source_row"].astype(int)) == \
-        truth["confirmed_only"]
+    assert (
+        sorted(detail.loc[detail["category"] == "af_only", "af_source_row"].astype(int)) == truth["af_only"]
+    )
+    assert (
+        sorted(detail.loc[detail["category"] == "confirmed_only", "confirmed_source_row"].astype(int))
+        == truth["confirmed_only"]
+    )
     summary = result["summary"]
     for category in ("matched", "af_only", "confirmed_only"):
         assert summary[category]["count"] == truth["expected"][category]
@@ -78,7 +95,9 @@ def test_roas_and_arpdau_equal_a_plain_loop(tmp_path, synth_dataset):
     revenue, cost = defaultdict(float), {}
     for row in curated.itertuples():
         campaign = row.campaign or "ORGANIC"
-        revenue[(_utc_day(row.event_time_utc), campaign)] += 0.0 if row.chargeback else row.original_revenue_usd
+        revenue[(_utc_day(row.event_time_utc), campaign)] += (
+            0.0 if row.chargeback else row.original_revenue_usd
+        )
     for row in costs.itertuples():
         key = (_utc_day(row.date), row.campaign)
         cost[key] = cost.get(key, 0.0) + row.ad_cost_usd
@@ -105,8 +124,11 @@ def test_roas_and_arpdau_equal_a_plain_loop(tmp_path, synth_dataset):
     for (day, campaign), amount in revenue.items():
         if day == report_date:
             day_revenue[campaign] += amount
-    expected = {c: (day_revenue.get(c, 0.0), dau.get(c, 0)) for c in set(dau) | set(day_revenue)
-                if dau.get(c, 0) > 0 or day_revenue.get(c, 0.0) > 0}
+    expected = {
+        c: (day_revenue.get(c, 0.0), dau.get(c, 0))
+        for c in set(dau) | set(day_revenue)
+        if dau.get(c, 0) > 0 or day_revenue.get(c, 0.0) > 0
+    }
     expected["ALL"] = (sum(day_revenue.values()), len(active))
     table = read_parquet(work / "arpdau_d1.parquet")
     assert set(table["campaign"]) == set(expected)

@@ -1,4 +1,5 @@
 """Reading the inputs tells the truth: encodings, empty and header-only files, malformed lines (SPEC §5)."""
+
 from __future__ import annotations
 
 import json
@@ -23,7 +24,9 @@ def data(synth_dataset, tmp_path) -> Path:
 def cli(data: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "revenue", "run", "--data-dir", str(data), "--reports-dir", str(out), *extra],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -41,13 +44,19 @@ def test_utf8_byte_order_mark_is_read_as_the_same_data(data, tmp_path):
         assert (tmp_path / "bom" / name).read_bytes() == (tmp_path / "plain" / name).read_bytes(), name
 
 
-@pytest.mark.parametrize("content, expected", [
-    (b"", "costs_daily.csv: file is empty"),
-    (b"\n  \n", "costs_daily.csv: file is empty"),
-    ("date,campaign,ad_cost_usd\n".encode("utf-16"), "costs_daily.csv: encoded as UTF-16 LE"),
-    ("date,campaign,ad_cost_usd\n".encode("utf-16-be").join([b"\xfe\xff", b""]), "encoded as UTF-16 BE"),
-    (b"date,campaign,ad_cost_usd\n2025-11-09,caf\xe9,1.00\n", "costs_daily.csv: line 2: not UTF-8 (byte 0xe9"),
-])
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        (b"", "costs_daily.csv: file is empty"),
+        (b"\n  \n", "costs_daily.csv: file is empty"),
+        ("date,campaign,ad_cost_usd\n".encode("utf-16"), "costs_daily.csv: encoded as UTF-16 LE"),
+        ("date,campaign,ad_cost_usd\n".encode("utf-16-be").join([b"\xfe\xff", b""]), "encoded as UTF-16 BE"),
+        (
+            b"date,campaign,ad_cost_usd\n2025-11-09,caf\xe9,1.00\n",
+            "costs_daily.csv: line 2: not UTF-8 (byte 0xe9",
+        ),
+    ],
+)
 def test_unusable_file_is_named_with_its_problem(data, tmp_path, content, expected):
     (data / "costs_daily.csv").write_bytes(content)
     with pytest.raises(InputSchemaError) as error:
@@ -59,8 +68,8 @@ def test_unusable_file_is_named_with_its_problem(data, tmp_path, content, expect
 def test_malformed_lines_are_skipped_counted_and_named_by_line(data, tmp_path):
     path = data / "purchases_raw.csv"
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    lines.insert(3, "only,three,fields\n")           # becomes line 4
-    lines.insert(6, "a,b,c,d,e,f,g,h,i,j,k,l,m,n\n")   # becomes line 7 (more fields than the header)
+    lines.insert(3, "only,three,fields\n")  # becomes line 4
+    lines.insert(6, "a,b,c,d,e,f,g,h,i,j,k,l,m,n\n")  # becomes line 7 (more fields than the header)
     path.write_text("".join(lines), encoding="utf-8")
 
     stages.run_all(data, tmp_path / "out", report_date="2025-11-09")
@@ -103,7 +112,10 @@ def test_cli_without_a_date_reports_on_the_latest_cost_date_and_says_where_and_w
     assert completed.returncode == 0, completed.stderr
     assert report(tmp_path / "out", "roas_d1.json")["date"] == "2025-11-10"  # costs_daily's last day
     assert report(tmp_path / "out", "roas_d1.json")["dateReason"] == "latest_cost_date"
-    assert "Report date (D-1): 2025-11-10 (no date given: the latest day costs_daily.csv covers)" in completed.stdout
+    assert (
+        "Report date (D-1): 2025-11-10 (no date given: the latest day costs_daily.csv covers)"
+        in completed.stdout
+    )
     assert f"Reports: {(tmp_path / 'out').resolve()} (7 files" in completed.stdout
 
 
@@ -112,7 +124,13 @@ def test_cli_progress_is_plain_lines_when_stderr_is_not_a_terminal(data, tmp_pat
     assert "\r" not in completed.stderr and "\x1b[" not in completed.stderr
     done = [line for line in completed.stderr.splitlines() if " done in " in line]
     assert [line.split()[1] for line in done] == [
-        "extract", "normalise", "dedup", "reconcile", "roas_anomaly", "arpdau", "publish",
+        "extract",
+        "normalise",
+        "dedup",
+        "reconcile",
+        "roas_anomaly",
+        "arpdau",
+        "publish",
     ]
 
 
@@ -127,8 +145,20 @@ def test_cli_shows_one_live_progress_bar_in_a_terminal(data, tmp_path):
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))  # a new pty is 0x0
     try:
         completed = subprocess.run(
-            [sys.executable, "-m", "revenue", "run", "--data-dir", str(data), "--reports-dir", str(tmp_path / "out")],
-            stdout=subprocess.PIPE, stderr=follower, text=True, timeout=300,
+            [
+                sys.executable,
+                "-m",
+                "revenue",
+                "run",
+                "--data-dir",
+                str(data),
+                "--reports-dir",
+                str(tmp_path / "out"),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=follower,
+            text=True,
+            timeout=300,
         )
         os.close(follower)
         follower = -1
@@ -152,4 +182,5 @@ def test_cli_shows_one_live_progress_bar_in_a_terminal(data, tmp_path):
     assert "pipeline: done" in redraws[-1] and "7/7 stages" in redraws[-1]
     finished_lines = [line for line in terminal.splitlines() if " done in " in line]
     assert sorted({line.split()[1] for line in finished_lines}) == sorted(
-        ["extract", "normalise", "dedup", "reconcile", "roas_anomaly", "arpdau", "publish"])
+        ["extract", "normalise", "dedup", "reconcile", "roas_anomaly", "arpdau", "publish"]
+    )

@@ -37,9 +37,12 @@ def test_campaign_trimmed_collapsed_upper_cased():
 
 
 def test_times_without_offset_are_utc_and_offsets_are_converted():
-    times = n.parse_utc_times(pd.Series(
-        ["2025-11-10 10:00:00", "2025-11-10T10:00:00Z", "2025-11-10T12:00:00+02:00", "garbage", ""], dtype="str",
-    ))
+    times = n.parse_utc_times(
+        pd.Series(
+            ["2025-11-10 10:00:00", "2025-11-10T10:00:00Z", "2025-11-10T12:00:00+02:00", "garbage", ""],
+            dtype="str",
+        )
+    )
     expected = pd.Timestamp("2025-11-10 10:00:00", tz="UTC")
     assert times.iloc[:3].tolist() == [expected] * 3
     assert times.iloc[3:].isna().all()
@@ -47,31 +50,46 @@ def test_times_without_offset_are_utc_and_offsets_are_converted():
 
 def purchases_after(rows: list[dict]) -> tuple[pd.DataFrame, dict]:
     kept, drops = split_dropped(n.normalise_purchases(raw(rows, PURCHASE_COLUMNS)), "purchases")
-    return kept, dict(zip(drops["reason"], drops["rows"]))
+    return kept, dict(zip(drops["reason"], drops["rows"], strict=False))
 
 
 def test_status_is_success_case_and_space_insensitive():
-    kept, drops = purchases_after([
-        raw_purchase(status=" SUCCESS "), raw_purchase(status="Success"), raw_purchase(status="failed"),
-        raw_purchase(status="pending"), raw_purchase(status="chargeback"),
-    ])
+    kept, drops = purchases_after(
+        [
+            raw_purchase(status=" SUCCESS "),
+            raw_purchase(status="Success"),
+            raw_purchase(status="failed"),
+            raw_purchase(status="pending"),
+            raw_purchase(status="chargeback"),
+        ]
+    )
     assert kept["source_row"].tolist() == [0, 1]
     assert drops == {"status_not_success": 3}
 
 
 def test_only_purchase_events_are_kept():
-    kept, drops = purchases_after([
-        raw_purchase(event_name="af_purchase"), raw_purchase(event_name=" Purchase "),
-        raw_purchase(event_name="af_login"), raw_purchase(event_name="install"),
-    ])
+    kept, drops = purchases_after(
+        [
+            raw_purchase(event_name="af_purchase"),
+            raw_purchase(event_name=" Purchase "),
+            raw_purchase(event_name="af_login"),
+            raw_purchase(event_name="install"),
+        ]
+    )
     assert kept["event_name"].tolist() == ["af_purchase", "purchase"]
     assert drops == {"not_purchase_event": 2}
 
 
-@pytest.mark.parametrize(("revenue", "reason"), [
-    ("0", "non_positive_revenue"), ("-1,99", "non_positive_revenue"), ("0,00", "non_positive_revenue"),
-    ("abc", "unparseable_revenue"), ("", "unparseable_revenue"),
-])
+@pytest.mark.parametrize(
+    ("revenue", "reason"),
+    [
+        ("0", "non_positive_revenue"),
+        ("-1,99", "non_positive_revenue"),
+        ("0,00", "non_positive_revenue"),
+        ("abc", "unparseable_revenue"),
+        ("", "unparseable_revenue"),
+    ],
+)
 def test_bad_revenue_is_dropped_and_counted(revenue, reason):
     kept, drops = purchases_after([raw_purchase(revenue_usd=revenue), raw_purchase(revenue_usd="1,50")])
     assert kept["revenue_usd"].tolist() == [1.5]
@@ -90,25 +108,51 @@ def test_each_row_counts_once_under_its_first_failing_rule():
 
 
 def test_chargeback_receipts_are_collected_before_filtering():
-    frame = raw([
-        raw_purchase(receipt_id="r1"), raw_purchase(receipt_id=" r1 ", status=" Chargeback", revenue_usd="garbage"),
-        raw_purchase(receipt_id="", status="chargeback"),
-    ], PURCHASE_COLUMNS)
+    frame = raw(
+        [
+            raw_purchase(receipt_id="r1"),
+            raw_purchase(receipt_id=" r1 ", status=" Chargeback", revenue_usd="garbage"),
+            raw_purchase(receipt_id="", status="chargeback"),
+        ],
+        PURCHASE_COLUMNS,
+    )
     assert n.chargeback_receipts(frame)["receipt_id"].tolist() == ["r1"]
 
 
 def test_confirmed_exact_duplicates_after_normalisation_are_dropped():
     rows = [
-        {"appsflyer_id": "u1", "event_time_utc": "2025-11-10 10:00:00", "revenue_usd": "4.99", "receipt_id": "g1"},
-        {"appsflyer_id": "u1", "event_time_utc": "2025-11-10T12:00:00+02:00", "revenue_usd": "4,99", "receipt_id": "g1"},
-        {"appsflyer_id": "u1", "event_time_utc": "2025-11-10 10:00:00", "revenue_usd": "4.99", "receipt_id": "g2"},
-        {"appsflyer_id": "u1", "event_time_utc": "2025-11-10 10:00:00", "revenue_usd": "-4.99", "receipt_id": "g3"},
+        {
+            "appsflyer_id": "u1",
+            "event_time_utc": "2025-11-10 10:00:00",
+            "revenue_usd": "4.99",
+            "receipt_id": "g1",
+        },
+        {
+            "appsflyer_id": "u1",
+            "event_time_utc": "2025-11-10T12:00:00+02:00",
+            "revenue_usd": "4,99",
+            "receipt_id": "g1",
+        },
+        {
+            "appsflyer_id": "u1",
+            "event_time_utc": "2025-11-10 10:00:00",
+            "revenue_usd": "4.99",
+            "receipt_id": "g2",
+        },
+        {
+            "appsflyer_id": "u1",
+            "event_time_utc": "2025-11-10 10:00:00",
+            "revenue_usd": "-4.99",
+            "receipt_id": "g3",
+        },
         {"appsflyer_id": "u1", "event_time_utc": "bad", "revenue_usd": "4.99", "receipt_id": "g4"},
     ]
     kept, drops = split_dropped(n.normalise_confirmed(raw(rows, CONFIRMED_COLUMNS)), "confirmed")
     assert kept["source_row"].tolist() == [0, 2]
-    assert dict(zip(drops["reason"], drops["rows"])) == {
-        "duplicate_row": 1, "non_positive_revenue": 1, "unparseable_time": 1,
+    assert dict(zip(drops["reason"], drops["rows"], strict=False)) == {
+        "duplicate_row": 1,
+        "non_positive_revenue": 1,
+        "unparseable_time": 1,
     }
     assert set(drops["source"]) == {"confirmed"}
 
@@ -124,8 +168,10 @@ def test_costs_parsed_and_bad_rows_counted():
     kept, drops = split_dropped(n.normalise_costs(raw(rows, ["date", "campaign", "ad_cost_usd"])), "costs")
     assert kept["ad_cost_usd"].tolist() == [1234.5, 0.0]
     assert kept["campaign"].tolist() == ["SUMMER", "SUMMER"]
-    assert dict(zip(drops["reason"], drops["rows"])) == {
-        "unparseable_date": 1, "unparseable_cost": 1, "negative_cost": 1,
+    assert dict(zip(drops["reason"], drops["rows"], strict=False)) == {
+        "unparseable_date": 1,
+        "unparseable_cost": 1,
+        "negative_cost": 1,
     }
 
 
@@ -141,9 +187,17 @@ def test_session_day_from_timestamp_else_date_column():
 
 
 def test_impossible_calendar_times_are_unparseable_not_rolled_over():
-    times = n.parse_utc_times(pd.Series(
-        ["2025-02-30 10:00:00", "2025-02-29T10:00:00Z", "2025-11-10 24:00:00", "2025-11-10 10:00:60",
-         "2024-02-29 10:00:00"], dtype="str",
-    ))
+    times = n.parse_utc_times(
+        pd.Series(
+            [
+                "2025-02-30 10:00:00",
+                "2025-02-29T10:00:00Z",
+                "2025-11-10 24:00:00",
+                "2025-11-10 10:00:60",
+                "2024-02-29 10:00:00",
+            ],
+            dtype="str",
+        )
+    )
     assert times.iloc[:4].isna().all()
     assert times.iloc[4] == pd.Timestamp("2024-02-29 10:00:00", tz="UTC")

@@ -1,4 +1,5 @@
 """Hash partitioning for sharded runs: stable shards, every row in exactly one, exact combines."""
+
 from __future__ import annotations
 
 import json
@@ -45,7 +46,11 @@ def test_same_key_same_shard_in_other_processes_whatever_their_hash_seed():
     )
     for seed in ("1", "2"):
         other = subprocess.run(
-            [sys.executable, "-c", script], input=json.dumps(keys), capture_output=True, text=True, check=True,
+            [sys.executable, "-c", script],
+            input=json.dumps(keys),
+            capture_output=True,
+            text=True,
+            check=True,
             env={**os.environ, "PYTHONHASHSEED": seed},
         )
         assert json.loads(other.stdout) == here
@@ -79,7 +84,9 @@ def read_shards(result: dict) -> list[pd.DataFrame]:
 def test_every_row_lands_in_exactly_one_shard_and_keys_stay_together(dataset, tmp_path, source, shards):
     whole = read_input_csv(dataset / INPUT_FILES[source], INPUT_SCHEMAS[source]).frame
     # A small block forces many batches: the file is never read in one piece.
-    result = partition.partition_csv(dataset / INPUT_FILES[source], source, tmp_path, shards, block_bytes=4096)
+    result = partition.partition_csv(
+        dataset / INPUT_FILES[source], source, tmp_path, shards, block_bytes=4096
+    )
     parts = read_shards(result)
     assert result["total_rows"] == len(whole) and sum(result["rows"]) == len(whole)
     assert [len(part) for part in parts] == result["rows"]
@@ -89,11 +96,15 @@ def test_every_row_lands_in_exactly_one_shard_and_keys_stay_together(dataset, tm
     owner = {}
     for shard, part in enumerate(parts):
         for value in partition.normalised_key(part[key]).unique():
-            assert owner.setdefault(value, shard) == shard, f"{key} {value!r} in shards {owner[value]} and {shard}"
+            assert owner.setdefault(value, shard) == shard, (
+                f"{key} {value!r} in shards {owner[value]} and {shard}"
+            )
 
 
 def test_one_shard_is_the_whole_input(dataset, tmp_path):
-    result = partition.partition_csv(dataset / "purchases_raw.csv", "purchases", tmp_path, 1, block_bytes=4096)
+    result = partition.partition_csv(
+        dataset / "purchases_raw.csv", "purchases", tmp_path, 1, block_bytes=4096
+    )
     whole = read_input_csv(dataset / "purchases_raw.csv", INPUT_SCHEMAS["purchases"]).frame
     pd.testing.assert_frame_equal(read_shards(result)[0], whole, check_dtype=False)
 
@@ -114,10 +125,14 @@ def test_missing_column_names_file_and_column(tmp_path):
         partition.partition_csv(data, "sessions", tmp_path, 2)
 
 
-def curated_shards(dataset: Path, tmp_path: Path, shards: int) -> tuple[list[pd.DataFrame], list[pd.DataFrame]]:
+def curated_shards(
+    dataset: Path, tmp_path: Path, shards: int
+) -> tuple[list[pd.DataFrame], list[pd.DataFrame]]:
     """Normalised purchases and sessions per shard (dedup does not matter for the sums checked here)."""
     location = tmp_path / f"k{shards}"
-    purchases = read_shards(partition.partition_csv(dataset / "purchases_raw.csv", "purchases", location, shards))
+    purchases = read_shards(
+        partition.partition_csv(dataset / "purchases_raw.csv", "purchases", location, shards)
+    )
     sessions = read_shards(partition.partition_csv(dataset / "sessions.csv", "sessions", location, shards))
     curated = [split_dropped(normalise_purchases(part), "purchases")[0] for part in purchases]
     active = [split_dropped(normalise_sessions(part), "sessions")[0] for part in sessions]
@@ -128,12 +143,16 @@ def test_revenue_partials_combine_to_the_same_table_for_every_shard_count(datase
     tables = []
     for shards in (1, 2, 4):
         curated, _ = curated_shards(dataset, tmp_path, shards)
-        tables.append(partition.combine_revenue_partials(partition.revenue_partials(part) for part in curated))
+        tables.append(
+            partition.combine_revenue_partials(partition.revenue_partials(part) for part in curated)
+        )
     for other in tables[1:]:
         pd.testing.assert_frame_equal(other, tables[0])
     curated, _ = curated_shards(dataset, tmp_path, 3)
     whole = pd.concat(curated)
-    expected = whole.groupby([whole["event_time_utc"].dt.floor("D").dt.tz_localize(None), "campaign"])["revenue_usd"].sum()
+    expected = whole.groupby([whole["event_time_utc"].dt.floor("D").dt.tz_localize(None), "campaign"])[
+        "revenue_usd"
+    ].sum()
     assert tables[0]["revenue_usd"].sum() == pytest.approx(expected.sum())
     assert int(tables[0]["purchases"].sum()) == len(whole)
 
@@ -143,8 +162,12 @@ def test_arpdau_partials_combine_to_the_unsharded_table(dataset, tmp_path):
     curated, sessions = curated_shards(dataset, tmp_path, 1)
     unsharded = arpdau_d1(curated[0], sessions[0], report_date)
     for shards in (1, 3, 4):
-        curated, sessions = curated_shards(dataset, tmp_path / str(shards), shards) if shards > 1 else (curated, sessions)
-        partials = [partition.arpdau_partials(c, s, report_date) for c, s in zip(curated, sessions)]
+        curated, sessions = (
+            curated_shards(dataset, tmp_path / str(shards), shards) if shards > 1 else (curated, sessions)
+        )
+        partials = [
+            partition.arpdau_partials(c, s, report_date) for c, s in zip(curated, sessions, strict=False)
+        ]
         combined = partition.combine_arpdau_partials(reversed(partials))
         assert combined["campaign"].tolist() == unsharded["campaign"].tolist()
         assert combined["dau"].tolist() == unsharded["dau"].tolist()

@@ -1,4 +1,5 @@
 """postbacks_to_purchases: AppsFlyer postback payloads as purchases_raw.csv text rows."""
+
 import json
 
 from revenue.postbacks import PURCHASE_COLUMNS, is_purchase_postback, postbacks_to_purchases
@@ -22,15 +23,17 @@ BRIEF_EXAMPLE = {  # brief §2.4, verbatim
 def test_brief_example_becomes_one_success_purchase():
     frame = postbacks_to_purchases([row(7, **BRIEF_EXAMPLE)])
     assert list(frame.columns) == list(PURCHASE_COLUMNS)
-    assert frame.to_dict("records") == [{
-        "appsflyer_id": "1234567890-abcdef",
-        "event_time_utc": "2025-11-12 18:00:00",
-        "event_name": "af_purchase",
-        "revenue_usd": "9.99",
-        "campaign": "summer_campaign",
-        "receipt_id": "postback-7",
-        "status": "success",
-    }]
+    assert frame.to_dict("records") == [
+        {
+            "appsflyer_id": "1234567890-abcdef",
+            "event_time_utc": "2025-11-12 18:00:00",
+            "event_name": "af_purchase",
+            "revenue_usd": "9.99",
+            "campaign": "summer_campaign",
+            "receipt_id": "postback-7",
+            "status": "success",
+        }
+    ]
 
 
 def test_every_value_is_text_even_when_the_payload_has_numbers():
@@ -41,24 +44,43 @@ def test_every_value_is_text_even_when_the_payload_has_numbers():
 
 
 def test_revenue_falls_back_from_usd_to_event_revenue_to_af_revenue():
-    frames = postbacks_to_purchases([
-        row(1, event_name="af_purchase", appsflyer_id="a", event_revenue_usd="1.5", event_revenue="9", af_revenue="8"),
-        row(2, event_name="af_purchase", appsflyer_id="a", event_revenue="2,5", af_revenue="8"),
-        row(3, event_name="af_purchase", appsflyer_id="a", af_revenue="3.25"),
-        row(4, event_name="af_purchase", appsflyer_id="a", event_value=json.dumps({"af_revenue": "4.75"})),
-        row(5, event_name="af_purchase", appsflyer_id="a", event_revenue_usd="", event_value={"af_revenue": 5}),
-        row(6, event_name="af_purchase", appsflyer_id="a"),
-    ])
+    frames = postbacks_to_purchases(
+        [
+            row(
+                1,
+                event_name="af_purchase",
+                appsflyer_id="a",
+                event_revenue_usd="1.5",
+                event_revenue="9",
+                af_revenue="8",
+            ),
+            row(2, event_name="af_purchase", appsflyer_id="a", event_revenue="2,5", af_revenue="8"),
+            row(3, event_name="af_purchase", appsflyer_id="a", af_revenue="3.25"),
+            row(
+                4, event_name="af_purchase", appsflyer_id="a", event_value=json.dumps({"af_revenue": "4.75"})
+            ),
+            row(
+                5,
+                event_name="af_purchase",
+                appsflyer_id="a",
+                event_revenue_usd="",
+                event_value={"af_revenue": 5},
+            ),
+            row(6, event_name="af_purchase", appsflyer_id="a"),
+        ]
+    )
     assert frames["revenue_usd"].tolist() == ["1.5", "2,5", "3.25", "4.75", "5", ""]
 
 
 def test_receipt_from_af_receipt_id_then_receipt_id_then_postback_id():
-    frame = postbacks_to_purchases([
-        row(1, event_name="af_purchase", af_receipt_id="R1", receipt_id="R-other"),
-        row(2, event_name="af_purchase", receipt_id="R2"),
-        row(3, event_name="af_purchase", event_value='{"af_receipt_id": "R3"}'),
-        row(4, event_name="af_purchase"),
-    ])
+    frame = postbacks_to_purchases(
+        [
+            row(1, event_name="af_purchase", af_receipt_id="R1", receipt_id="R-other"),
+            row(2, event_name="af_purchase", receipt_id="R2"),
+            row(3, event_name="af_purchase", event_value='{"af_receipt_id": "R3"}'),
+            row(4, event_name="af_purchase"),
+        ]
+    )
     assert frame["receipt_id"].tolist() == ["R1", "R2", "R3", "postback-4"]
 
 

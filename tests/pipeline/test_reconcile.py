@@ -12,7 +12,9 @@ from .tables import confirmed, curated
 def pairs(af: pd.DataFrame, conf: pd.DataFrame, tolerance: float = 10) -> set[tuple[int, int]]:
     detail = reconcile(af, conf, tolerance)
     matched = detail[detail["category"] == "matched"]
-    return set(zip(matched["af_source_row"].astype(int), matched["confirmed_source_row"].astype(int)))
+    return set(
+        zip(matched["af_source_row"].astype(int), matched["confirmed_source_row"].astype(int), strict=False)
+    )
 
 
 def af_at(*times: str, revenue: float = 4.99, user: str = "u1") -> list[dict]:
@@ -42,7 +44,10 @@ def test_tolerance_is_configurable():
 
 
 def test_different_users_never_match():
-    assert pairs(curated(af_at("2025-11-10 10:00:00")), confirmed(conf_at("2025-11-10 10:00:00", user="u2"))) == set()
+    assert (
+        pairs(curated(af_at("2025-11-10 10:00:00")), confirmed(conf_at("2025-11-10 10:00:00", user="u2")))
+        == set()
+    )
 
 
 def test_one_to_one_when_one_confirmed_is_nearest_to_two_af_rows():
@@ -78,19 +83,43 @@ def test_then_to_the_earlier_confirmed_time():
 
 
 def test_then_to_input_order_on_the_af_side():
-    af = curated([
-        {"appsflyer_id": "u1", "event_time_utc": "2025-11-10 10:00:00", "revenue_usd": 4.99, "source_row": 7},
-        {"appsflyer_id": "u1", "event_time_utc": "2025-11-10 10:00:00", "revenue_usd": 4.99, "source_row": 3,
-         "event_name": "purchase"},
-    ])
+    af = curated(
+        [
+            {
+                "appsflyer_id": "u1",
+                "event_time_utc": "2025-11-10 10:00:00",
+                "revenue_usd": 4.99,
+                "source_row": 7,
+            },
+            {
+                "appsflyer_id": "u1",
+                "event_time_utc": "2025-11-10 10:00:00",
+                "revenue_usd": 4.99,
+                "source_row": 3,
+                "event_name": "purchase",
+            },
+        ]
+    )
     assert pairs(af, confirmed(conf_at("2025-11-10 10:01:00"))) == {(3, 0)}
 
 
 def test_then_to_input_order_on_the_confirmed_side():
-    conf = confirmed([
-        {"appsflyer_id": "u1", "event_time_utc": "2025-11-10 10:01:00", "revenue_usd": 4.99, "source_row": 5},
-        {"appsflyer_id": "u1", "event_time_utc": "2025-11-10 10:01:00", "revenue_usd": 4.99, "source_row": 2},
-    ])
+    conf = confirmed(
+        [
+            {
+                "appsflyer_id": "u1",
+                "event_time_utc": "2025-11-10 10:01:00",
+                "revenue_usd": 4.99,
+                "source_row": 5,
+            },
+            {
+                "appsflyer_id": "u1",
+                "event_time_utc": "2025-11-10 10:01:00",
+                "revenue_usd": 4.99,
+                "source_row": 2,
+            },
+        ]
+    )
     assert pairs(curated(af_at("2025-11-10 10:00:00")), conf) == {(0, 2)}
 
 
@@ -107,8 +136,16 @@ def test_matches_across_midnight():
 
 
 def test_chargebacked_purchase_is_compared_by_original_revenue():
-    af = curated([{"appsflyer_id": "u1", "event_time_utc": "2025-11-10 10:00:00", "revenue_usd": 4.99,
-                   "chargeback": True}])
+    af = curated(
+        [
+            {
+                "appsflyer_id": "u1",
+                "event_time_utc": "2025-11-10 10:00:00",
+                "revenue_usd": 4.99,
+                "chargeback": True,
+            }
+        ]
+    )
     detail = reconcile(af, confirmed(conf_at("2025-11-10 10:01:00")))
     row = detail.iloc[0]
     assert row["category"] == "matched" and row["chargeback"]
@@ -117,8 +154,11 @@ def test_chargebacked_purchase_is_compared_by_original_revenue():
 
 def test_revenue_mismatch_counts_only_differences_over_one_cent():
     af = curated(af_at("2025-11-10 10:00:00", "2025-11-10 12:00:00", "2025-11-10 14:00:00", revenue=4.98))
-    conf = confirmed(conf_at("2025-11-10 10:00:00", revenue=4.99) + conf_at("2025-11-10 12:00:00", revenue=5.0)
-                     + conf_at("2025-11-10 14:00:00", revenue=4.98))
+    conf = confirmed(
+        conf_at("2025-11-10 10:00:00", revenue=4.99)
+        + conf_at("2025-11-10 12:00:00", revenue=5.0)
+        + conf_at("2025-11-10 14:00:00", revenue=4.98)
+    )
     summary = summarise(reconcile(af, conf))
     assert summary["matched"]["count"] == 3
     assert summary["revenueMismatches"] == 1
@@ -140,7 +180,8 @@ def test_empty_sides():
     empty_conf = confirmed(conf_at("2025-11-10 10:00:00")).iloc[0:0]
     assert reconcile(af, empty_conf)["category"].tolist() == ["af_only"]
     assert reconcile(af.iloc[0:0], confirmed(conf_at("2025-11-10 10:00:00")))["category"].tolist() == [
-        "confirmed_only"]
+        "confirmed_only"
+    ]
 
 
 def greedy_by_definition(af: pd.DataFrame, conf: pd.DataFrame, tolerance_s: int) -> set[tuple[int, int]]:
@@ -150,7 +191,9 @@ def greedy_by_definition(af: pd.DataFrame, conf: pd.DataFrame, tolerance_s: int)
         gap = abs((a.event_time_utc - c.event_time_utc).total_seconds())
         if a.appsflyer_id == c.appsflyer_id and gap <= tolerance_s:
             revenue_gap = abs(round(a.original_revenue_usd * 100) - round(c.revenue_usd * 100))
-            candidates.append((gap, revenue_gap, a.event_time_utc, c.event_time_utc, a.source_row, c.source_row))
+            candidates.append(
+                (gap, revenue_gap, a.event_time_utc, c.event_time_utc, a.source_row, c.source_row)
+            )
     taken_af, taken_conf, chosen = set(), set(), set()
     for *_, a, c in sorted(candidates):
         if a not in taken_af and c not in taken_conf:
@@ -166,12 +209,15 @@ def test_dense_contested_data_matches_the_literal_greedy_rule(seed):
     base = pd.Timestamp("2025-11-10 23:40:00")
 
     def rows(n: int) -> list[dict]:
-        return [{
-            "appsflyer_id": str(rng.choice(["u1", "u2", "u3"])),
-            "event_time_utc": str(base + pd.Timedelta(seconds=int(rng.integers(0, 40)) * 30)),
-            "revenue_usd": float(rng.choice([0.99, 1.99, 2.0])),
-            "source_row": int(row),
-        } for row in rng.permutation(n)]
+        return [
+            {
+                "appsflyer_id": str(rng.choice(["u1", "u2", "u3"])),
+                "event_time_utc": str(base + pd.Timedelta(seconds=int(rng.integers(0, 40)) * 30)),
+                "revenue_usd": float(rng.choice([0.99, 1.99, 2.0])),
+                "source_row": int(row),
+            }
+            for row in rng.permutation(n)
+        ]
 
     af, conf = curated(rows(60)), confirmed(rows(50))
     assert pairs(af, conf) == greedy_by_definition(af, conf, 600)

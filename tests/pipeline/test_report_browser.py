@@ -1,5 +1,6 @@
 """report.html as a browser shows it: headless Chromium loads the page offline and every chart's
 image decodes, at display size, with alt text naming the campaigns and what the chart shows."""
+
 from __future__ import annotations
 
 import json
@@ -15,8 +16,13 @@ import pytest
 from revenue import stages
 
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--no-first-run", "--virtual-time-budget=10000",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--virtual-time-budget=10000",
 ]
 # Appended to a copy of the page: once loaded, what the browser made of every image.
 PROBE = """<script>window.addEventListener("load", () => {
@@ -59,13 +65,17 @@ def report(synth_dataset, tmp_path_factory) -> Path:
 def browse(chromium: str, page: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", *args, page.as_uri()],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
 def test_charts_load_at_display_size_with_alt_text_naming_campaigns(chromium, report, tmp_path):
     page = tmp_path / "report.html"
-    page.write_text((report / "report.html").read_text(encoding="utf-8").replace("</body>", PROBE + "</body>"))
+    page.write_text(
+        (report / "report.html").read_text(encoding="utf-8").replace("</body>", PROBE + "</body>")
+    )
     browsed = browse(chromium, page, tmp_path, "--window-size=1280,2000", "--dump-dom")
     assert browsed.returncode == 0, browsed.stderr[-2000:]
     found = re.search(r'<pre id="probe">(.*?)</pre>', browsed.stdout, re.S)
@@ -84,7 +94,9 @@ def test_charts_load_at_display_size_with_alt_text_naming_campaigns(chromium, re
         assert f"{anomaly['campaign']} ({anomaly['severity']}:" in trend_alt
     charted = [row["campaign"] for row in roas["campaigns"] if row["roas"] is not None]
     assert charted and all(campaign in trend_alt for campaign in charted)
-    assert reconciliation_alt.startswith("Reconciliation of AppsFlyer purchases with the payment gateway, all dates")
+    assert reconciliation_alt.startswith(
+        "Reconciliation of AppsFlyer purchases with the payment gateway, all dates"
+    )
 
 
 def test_report_is_offline_and_every_section_names_its_period(report):
@@ -102,7 +114,13 @@ def test_report_is_offline_and_every_section_names_its_period(report):
 
 def test_screenshot_renders(chromium, report, tmp_path):
     shot = tmp_path / "report.png"
-    browsed = browse(chromium, report / "report.html", tmp_path, "--window-size=1280,3600",
-                     f"--screenshot={shot}", "--hide-scrollbars")
+    browsed = browse(
+        chromium,
+        report / "report.html",
+        tmp_path,
+        "--window-size=1280,3600",
+        f"--screenshot={shot}",
+        "--hide-scrollbars",
+    )
     assert browsed.returncode == 0, browsed.stderr[-2000:]
     assert shot.stat().st_size > 50_000  # a blank page of this size compresses to a few kB

@@ -19,11 +19,18 @@ def costs(rows: list[tuple[str, str, float]]) -> pd.DataFrame:
 
 
 def purchases(rows: list[tuple[str, str, float]], chargeback: bool = False) -> pd.DataFrame:
-    return curated([
-        {"appsflyer_id": f"u{i}", "event_time_utc": f"{day} 12:00:00", "campaign": campaign, "revenue_usd": revenue,
-         "chargeback": chargeback}
-        for i, (day, campaign, revenue) in enumerate(rows)
-    ])
+    return curated(
+        [
+            {
+                "appsflyer_id": f"u{i}",
+                "event_time_utc": f"{day} 12:00:00",
+                "campaign": campaign,
+                "revenue_usd": revenue,
+                "chargeback": chargeback,
+            }
+            for i, (day, campaign, revenue) in enumerate(rows)
+        ]
+    )
 
 
 def day_row(daily: pd.DataFrame, day: str, campaign: str) -> pd.Series:
@@ -31,21 +38,22 @@ def day_row(daily: pd.DataFrame, day: str, campaign: str) -> pd.Series:
 
 
 def test_roas_is_null_when_cost_is_zero_or_missing():
-    daily = daily_roas(purchases([("2025-11-10", "A", 10.0), ("2025-11-10", "B", 5.0)]),
-                       costs([("2025-11-10", "A", 0.0)]))
+    daily = daily_roas(
+        purchases([("2025-11-10", "A", 10.0), ("2025-11-10", "B", 5.0)]), costs([("2025-11-10", "A", 0.0)])
+    )
     assert math.isnan(day_row(daily, "2025-11-10", "A")["roas"])
     assert math.isnan(day_row(daily, "2025-11-10", "B")["roas"])
 
 
 def test_roas_is_zero_when_cost_without_revenue():
-    daily = daily_roas(purchases([("2025-11-09", "A", 1.0)]),
-                       costs([("2025-11-10", "A", 20.0)]))
+    daily = daily_roas(purchases([("2025-11-09", "A", 1.0)]), costs([("2025-11-10", "A", 20.0)]))
     assert day_row(daily, "2025-11-10", "A")["roas"] == 0.0
 
 
 def test_cost_rows_of_the_same_day_and_campaign_are_summed():
-    daily = daily_roas(purchases([("2025-11-10", "A", 30.0)]),
-                       costs([("2025-11-10", "A", 10.0), ("2025-11-10", "A", 5.0)]))
+    daily = daily_roas(
+        purchases([("2025-11-10", "A", 30.0)]), costs([("2025-11-10", "A", 10.0), ("2025-11-10", "A", 5.0)])
+    )
     row = day_row(daily, "2025-11-10", "A")
     assert row["cost_usd"] == 15.0 and row["roas"] == pytest.approx(2.0)
 
@@ -58,8 +66,19 @@ def test_chargebacks_count_at_zero_revenue():
 
 
 def test_revenue_day_is_the_utc_day():
-    daily = daily_roas(curated([{"appsflyer_id": "u", "event_time_utc": "2025-11-10T01:00:00+02:00",
-                                 "campaign": "A", "revenue_usd": 4.0}]), costs([("2025-11-09", "A", 2.0)]))
+    daily = daily_roas(
+        curated(
+            [
+                {
+                    "appsflyer_id": "u",
+                    "event_time_utc": "2025-11-10T01:00:00+02:00",
+                    "campaign": "A",
+                    "revenue_usd": 4.0,
+                }
+            ]
+        ),
+        costs([("2025-11-09", "A", 2.0)]),
+    )
     assert day_row(daily, "2025-11-09", "A")["roas"] == pytest.approx(2.0)
 
 
@@ -74,7 +93,7 @@ def test_d1_lists_every_campaign_with_cost_or_revenue():
 def history(baseline: list[float | None], d1_revenue: float, d1_cost: float = 100.0) -> pd.DataFrame:
     """Campaign A with ROAS values for D-8..D-2 (None = no cost that day) and D-1 revenue/cost."""
     revenue_rows, cost_rows = [], []
-    for offset, roas in zip(range(8, 1, -1), baseline):
+    for offset, roas in zip(range(8, 1, -1), baseline, strict=False):
         day = (D1 - dt.timedelta(days=offset - 1)).isoformat()
         revenue_rows.append((day, "A", 100.0 * (roas if roas is not None else 1.0)))
         if roas is not None:

@@ -42,12 +42,14 @@ def postbacks() -> pd.DataFrame:
         [
             {
                 "id": 1,
-                "payload": '{"event_name": "af_purchase", "appsflyer_id": "af0000003", "event_revenue_usd": "4.99",'
+                "payload": '{"event_name": "af_purchase", "appsflyer_id": "af0000003",'
+                ' "event_revenue_usd": "4.99",'
                 f' "event_time": "{REPORT_DATE} 08:00:00", "campaign": "summer sale 1"}}',
             },
             {
                 "id": 2,
-                "payload": '{"event_name": "af_purchase", "appsflyer_id": "pb-only", "event_revenue_usd": "1,99",'
+                "payload": '{"event_name": "af_purchase", "appsflyer_id": "pb-only",'
+                ' "event_revenue_usd": "1,99",'
                 f' "event_time": "{REPORT_DATE} 09:00:00", "af_receipt_id": "pb-r2"}}',
             },
         ]
