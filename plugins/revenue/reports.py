@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import math
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.csv as pa_csv
 
 from revenue import reconcile as reconcile_stage
 from revenue import roas as roas_stage
@@ -22,13 +24,12 @@ from revenue.io import (
     iso_utc_text,
     json_text,
     read_parquet,
-    read_parquet_table,
-    write_csv,
 )
-from revenue.work import load_meta
+from revenue.work import iter_tables, load_meta, open_parquet
 
 MAX_EXAMPLES = 1000
 MALFORMED_LINE = "malformed_line"
+_MATCHED_OK = "matched without a revenue mismatch"
 REPORT_FILES = (
     "purchases_curated.csv",
     "reconciliation.json",
@@ -99,30 +100,44 @@ def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return out
 
 
-def reconciliation_payload(
-    detail: pd.DataFrame | pa.Table, meta: dict[str, Any], data_quality: dict[str, Any]
-) -> dict[str, Any]:
-    """Summary, examples and data quality; ``detail`` as a DataFrame or as the Arrow table read from
-    Parquet (then only the example rows ever become pandas)."""
+def reconciliation_examples(detail: Iterable[pa.Table]) -> dict[str, list[dict[str, Any]]]:
+    """Up to MAX_EXAMPLES records per category from the record batches in order, mismatched pairs
+    first among the matched ones (the interesting examples); only the examples are kept."""
+    buckets: dict[str, list[pa.Table]] = {name: [] for name in (*reconcile_stage.CATEGORIES, _MATCHED_OK)}
+    kept = dict.fromkeys(buckets, 0)
+    for table in detail:
+        category = table.column("category").to_pandas().astype("str").to_numpy()
+        mismatch = table.column("revenue_mismatch").to_numpy(zero_copy_only=False).astype(bool)
+        for name in buckets:
+            if kept[name] >= MAX_EXAMPLES:
+                continue
+            wanted = category == (reconcile_stage.MATCHED if name == _MATCHED_OK else name)
+            if name == reconcile_stage.MATCHED:
+                wanted &= mismatch
+            elif name == _MATCHED_OK:
+                wanted &= ~mismatch
+            picked = np.flatnonzero(wanted)[: MAX_EXAMPLES - kept[name]]
+            buckets[name].append(table.take(picked))
+            kept[name] += len(picked)
     examples = {}
-    if isinstance(detail, pa.Table):
-        category = detail.column("category").to_pandas().to_numpy()
-        mismatch = detail.column("revenue_mismatch").to_numpy()
-    else:
-        category = detail["category"].to_numpy()
-        mismatch = detail["revenue_mismatch"].to_numpy(dtype=bool)
     for name in reconcile_stage.CATEGORIES:
-        # Positions first, rows last: only the examples are ever copied out of the big frame.
-        positions = np.flatnonzero(category == name)
-        if name == reconcile_stage.MATCHED:  # mismatched pairs are the interesting examples
-            positions = np.concatenate([positions[mismatch[positions]], positions[~mismatch[positions]]])
-        picked = positions[:MAX_EXAMPLES]
-        rows = detail.take(picked).to_pandas() if isinstance(detail, pa.Table) else detail.iloc[picked]
-        examples[name] = records(rows)
+        parts = buckets[name] + (buckets[_MATCHED_OK] if name == reconcile_stage.MATCHED else [])
+        rows = pa.concat_tables(parts).slice(0, MAX_EXAMPLES) if parts else None
+        examples[name] = [] if rows is None else records(rows.to_pandas())
+    return examples
+
+
+def reconciliation_payload(
+    detail: pd.DataFrame | Iterable[pa.Table], meta: dict[str, Any], data_quality: dict[str, Any]
+) -> dict[str, Any]:
+    """Summary, examples and data quality; ``detail`` as a DataFrame or as record batches read from
+    Parquet in order (then only the example rows ever become pandas)."""
+    if isinstance(detail, pd.DataFrame):
+        detail = [pa.Table.from_pandas(detail, preserve_index=False)]
     return {
         "toleranceMinutes": meta["toleranceMinutes"],
         "summary": meta["summary"],
-        "examples": examples,
+        "examples": reconciliation_examples(detail),
         "dataQuality": data_quality,
     }
 
@@ -263,6 +278,29 @@ def arpdau_payload(table: pd.DataFrame, arpdau_meta: dict[str, Any]) -> dict[str
     }
 
 
+def csv_ready(table: pa.Table) -> pa.Table:
+    """Times as ISO text and categorical columns as their labels, as write_csv writes them."""
+    for index, column in enumerate(table.schema):
+        if pa.types.is_timestamp(column.type):
+            table = table.set_column(index, column.name, iso_utc_text(table.column(index)))
+        elif pa.types.is_dictionary(column.type):
+            table = table.set_column(index, column.name, table.column(index).cast(column.type.value_type))
+    return table
+
+
+def _stream_csv(tmp: Path, work: Path, name: str, columns: list[str] | None) -> None:
+    """A work file as CSV, one record batch at a time (header once), so memory does not follow its size."""
+    file = open_parquet(work, name)
+    schema = (
+        file.schema_arrow if columns is None else pa.schema([file.schema_arrow.field(c) for c in columns])
+    )
+    empty = csv_ready(schema.empty_table())
+    options = pa_csv.WriteOptions(quoting_style="needed")
+    with pa_csv.CSVWriter(str(tmp), empty.schema, write_options=options) as writer:
+        for table in iter_tables(file, columns):
+            writer.write_table(csv_ready(table))
+
+
 def _write_text(tmp: Path, text: str) -> None:
     tmp.write_text(text, encoding="utf-8")
 
@@ -272,27 +310,36 @@ def write_reports(work_dir: str | Path, reports_dir: str | Path) -> dict[str, An
     from revenue.report_html import render_report  # matplotlib is only needed here
 
     work, out = Path(work_dir), Path(reports_dir)
-    # The two big tables stay Arrow: the CSV writer takes them as they are read.
-    curated = read_parquet_table(work / "curated_purchases.parquet", CURATED_COLUMNS)
-    detail = read_parquet_table(work / "reconciliation_detail.parquet")
     verdicts = read_parquet(work / "roas_d1.parquet")
     daily = read_parquet(work / "roas_daily.parquet")
     arpdau_table = read_parquet(work / "arpdau_d1.parquet")
     reconcile_meta, roas_meta = load_meta(work, "reconcile"), load_meta(work, "roas")
     arpdau_meta, extract_meta = load_meta(work, "arpdau"), load_meta(work, "extract")
     quality = data_quality(
-        work, extract_meta, curated.select(["chargeback", "original_revenue_usd"]).to_pandas()
+        work,
+        extract_meta,
+        read_parquet(work / "curated_purchases.parquet", ["chargeback", "original_revenue_usd"]),
     )
     coverage = d1_coverage(daily, roas_meta["date"], arpdau_meta["dau"], extract_meta)
 
     out.mkdir(parents=True, exist_ok=True)
-    # The big CSVs are written by pyarrow (which releases the GIL) while this thread builds the
-    # JSON and the charts. The pool closes before the batch, so no writer outlives a rollback.
+    # The big CSVs are streamed a record batch at a time by pyarrow (which releases the GIL) while
+    # this thread builds the JSON and the charts. The pool closes before the batch, so no writer
+    # outlives a rollback.
     with AtomicBatch() as batch, ThreadPoolExecutor(max_workers=2) as pool:
         csv_jobs = [
-            pool.submit(batch.add, out / "purchases_curated.csv", lambda tmp: write_csv(tmp, curated)),
-            pool.submit(batch.add, out / "reconciliation_detail.csv", lambda tmp: write_csv(tmp, detail)),
+            pool.submit(
+                batch.add,
+                out / "purchases_curated.csv",
+                functools.partial(_stream_csv, work=work, name="curated_purchases", columns=CURATED_COLUMNS),
+            ),
+            pool.submit(
+                batch.add,
+                out / "reconciliation_detail.csv",
+                functools.partial(_stream_csv, work=work, name="reconciliation_detail", columns=None),
+            ),
         ]
+        detail = iter_tables(open_parquet(work, "reconciliation_detail"))
         payloads = {
             "reconciliation.json": reconciliation_payload(detail, reconcile_meta, quality),
             "roas_d1.json": roas_d1_payload(verdicts, roas_meta, coverage),

@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from revenue import dedup as dedup_stage
 from revenue import normalise as normalise_stage
@@ -45,7 +47,9 @@ from revenue.partition import (
     revenue_partials,
     work_location,
 )
-from revenue.work import as_location, load_frame, load_meta, save_frame, save_meta
+from revenue.work import BATCH_ROWS, as_location, load_frame, load_meta, merge_sorted, save_frame, save_meta
+
+SUMMARY_COLUMNS = ["category", "af_revenue_usd", "confirmed_revenue_usd", "revenue_mismatch"]
 
 Location = Any  # a Path or an Airflow ObjectStoragePath
 
@@ -133,7 +137,9 @@ def dedup_shard(location: Location, shard: int) -> dict[str, Any]:
         dedup_stage.dedup_purchases(purchases), "purchases", keep_zero=True
     )
     curated = dedup_stage.flag_chargebacks(unique, load_frame(location, "chargeback_receipts"))
-    save_frame(out, "curated_purchases", curated)
+    # In input order, so that publish can merge the shards' files without loading them.
+    curated = curated.sort_values(SOURCE_ROW, kind="stable", ignore_index=True)
+    save_frame(out, "curated_purchases", curated, row_group_rows=BATCH_ROWS)
     save_frame(out, "drops_dedup", dropped)
     return {
         "shard": shard,
@@ -149,7 +155,9 @@ def reconcile_shard(location: Location, shard: int, tolerance_minutes: float) ->
         load_frame(out, "normalised_confirmed"),
         tolerance_minutes,
     )
-    save_frame(out, "reconciliation_detail", detail)
+    order = np.argsort(detail_order(pa.Table.from_pandas(detail, preserve_index=False)), kind="stable")
+    detail = detail.take(order).reset_index(drop=True)
+    save_frame(out, "reconciliation_detail", detail, row_group_rows=BATCH_ROWS)
     counts = detail["category"].value_counts(sort=False)
     return {
         "shard": shard,
@@ -184,23 +192,29 @@ def _shard_frames(
     return pd.concat(filled, ignore_index=True)
 
 
+def detail_order(detail: pa.Table) -> np.ndarray:
+    """The unsharded order of reconciliation records as one int64 key: AppsFlyer records by input
+    row, then unmatched confirmed ones by theirs (input rows below 2**30)."""
+    af_row = pc.fill_null(detail.column("af_source_row"), -1).to_numpy().astype("int64")
+    confirmed_row = pc.fill_null(detail.column("confirmed_source_row"), -1).to_numpy().astype("int64")
+    confirmed_only = (af_row < 0).astype("int64")
+    key: np.ndarray = (confirmed_only << 61) | ((af_row + 1) << 30) | (confirmed_row + 1)
+    return key
+
+
+def input_order(curated: pa.Table) -> np.ndarray:
+    key: np.ndarray = curated.column(SOURCE_ROW).to_numpy().astype("int64")
+    return key
+
+
 def combine_reconcile(
     location: Location, shards: int, out: Location, tolerance_minutes: float
 ) -> dict[str, Any]:
-    """The shards' records in the unsharded order: AppsFlyer records by input row, then unmatched
-    confirmed ones."""
-    detail = _shard_frames(location, shards, "reconciliation_detail")
-    is_af = detail["af_source_row"].notna().to_numpy()
-    order = np.lexsort(
-        (
-            detail["confirmed_source_row"].fillna(-1).to_numpy(dtype="int64"),
-            detail["af_source_row"].fillna(-1).to_numpy(dtype="int64"),
-            ~is_af,
-        )
-    )
-    detail = detail.take(order).reset_index(drop=True)
-    save_frame(out, "reconciliation_detail", detail)
-    summary = reconcile_stage.summarise(detail)
+    """The shards' records merged in the unsharded order (each shard's are already in it)."""
+    shard_dirs = [shard_dir(location, k) for k in range(shards)]
+    merge_sorted(shard_dirs, "reconciliation_detail", as_location(out), detail_order)
+    # The summary's revenue sums are taken over the merged columns in record order, as unsharded.
+    summary = reconcile_stage.summarise(load_frame(out, "reconciliation_detail", SUMMARY_COLUMNS))
     return save_meta(out, "reconcile", {"toleranceMinutes": float(tolerance_minutes), "summary": summary})
 
 
@@ -244,9 +258,9 @@ def combine_drops(drops: Iterable[pd.DataFrame]) -> pd.DataFrame:
 def combine_rest(location: Location, shards: int, out: Location) -> dict[str, Any]:
     """Curated purchases in input order, drop counts, and the extract figures, where write_reports
     reads them."""
-    curated = _shard_frames(location, shards, "curated_purchases")
-    curated = curated.sort_values(SOURCE_ROW, kind="stable", ignore_index=True)
-    save_frame(out, "curated_purchases", curated)
+    merge_sorted(
+        [shard_dir(location, k) for k in range(shards)], "curated_purchases", as_location(out), input_order
+    )
     normalise_drops = _shard_frames(location, shards, "drops_normalise")
     by_source = [
         load_frame(location, "drops_costs")

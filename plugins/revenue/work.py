@@ -9,14 +9,20 @@ either (as XCom carries it) is accepted everywhere.
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from revenue.io import PARQUET_COMPRESSION, json_text, read_parquet, write_json_atomic, write_parquet
+
+# Rows per record batch when a big work file is streamed: a few MiB per batch, whatever the input size.
+BATCH_ROWS = 65_536
 
 
 def as_location(work_dir: Any) -> Any:
@@ -32,15 +38,23 @@ def work_path(work_dir: Any, name: str) -> Any:
     return as_location(work_dir) / name
 
 
-def save_frame(work_dir: Any, name: str, frame: pd.DataFrame) -> None:
+def save_frame(work_dir: Any, name: str, frame: pd.DataFrame, row_group_rows: int | None = None) -> None:
+    """``row_group_rows`` for a file that is later streamed: a reader decodes a row group at a time."""
     path = work_path(work_dir, f"{name}.parquet")
-    if isinstance(path, Path):
+    if isinstance(path, Path) and row_group_rows is None:
         write_parquet(path, frame)
         return
-    with path.open("wb") as handle:  # an object store's put is atomic: no temp file needed
-        pq.write_table(
-            pa.Table.from_pandas(frame, preserve_index=False), handle, compression=PARQUET_COMPRESSION
-        )
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    if not isinstance(path, Path):
+        with path.open("wb") as handle:  # an object store's put is atomic: no temp file needed
+            pq.write_table(table, handle, compression=PARQUET_COMPRESSION, row_group_size=row_group_rows)
+        return
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        pq.write_table(table, temp, compression=PARQUET_COMPRESSION, row_group_size=row_group_rows)
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
 
 
 def load_frame(work_dir: Any, name: str, columns: list[str] | None = None) -> pd.DataFrame:
@@ -66,3 +80,69 @@ def save_meta(work_dir: Any, name: str, meta: dict[str, Any]) -> dict[str, Any]:
 def load_meta(work_dir: Any, name: str) -> dict[str, Any]:
     loaded: dict[str, Any] = json.loads(work_path(work_dir, f"{name}.json").read_text(encoding="utf-8"))
     return loaded
+
+
+def open_parquet(work_dir: Any, name: str) -> pq.ParquetFile:
+    path = work_path(work_dir, f"{name}.parquet")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} missing: run the stage that produces {name!r} first")
+    return pq.ParquetFile(path if isinstance(path, Path) else path.open("rb"))
+
+
+def iter_tables(file: pq.ParquetFile, columns: list[str] | None = None) -> Iterator[pa.Table]:
+    for batch in file.iter_batches(batch_size=BATCH_ROWS, columns=columns):
+        yield pa.Table.from_batches([batch])
+
+
+SortKey = Callable[[pa.Table], np.ndarray]
+
+
+def merge_sorted(sources: list[Any], name: str, out: Path, sort_key: SortKey) -> int:
+    """The work files ``name`` under ``sources``, each already ordered by ``sort_key`` (unique int64
+    keys), merged into ``out/name.parquet`` a batch at a time; returns the row count.
+
+    Each round takes, from every source, the buffered rows up to the smallest last key among the
+    sources not yet exhausted: no row after them can sort before them, so memory stays a few batches
+    per source however large the files are.
+    """
+    files = [open_parquet(source, name) for source in sources]
+    filled = [file for file in files if file.metadata.num_rows] or files[:1]
+    schema = filled[0].schema_arrow  # its pandas metadata keeps the dtypes an unsharded run reads back
+    readers: list[Iterator[pa.Table] | None] = [iter_tables(file) for file in filled]
+    buffers: list[pa.Table | None] = [None] * len(readers)
+    keys: list[np.ndarray] = [np.empty(0, dtype="int64")] * len(readers)
+    target = out / f"{name}.parquet"
+    temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    written = 0
+    try:
+        with pq.ParquetWriter(temp, schema, compression=PARQUET_COMPRESSION) as writer:
+            while True:
+                for index, reader in enumerate(readers):
+                    while buffers[index] is None or (len(keys[index]) == 0 and reader is not None):
+                        table = next(reader, None) if reader is not None else None
+                        if table is None:
+                            readers[index] = reader = None
+                            if buffers[index] is None:
+                                buffers[index] = schema.empty_table()
+                            break
+                        buffers[index] = table.cast(schema)
+                        keys[index] = sort_key(table)
+                open_lasts = [k[-1] for k, r in zip(keys, readers, strict=True) if r is not None]
+                if not open_lasts and not any(len(k) for k in keys):
+                    break
+                frontier = min(open_lasts) if open_lasts else np.iinfo("int64").max
+                heads, head_keys = [], []
+                for index, buffer in enumerate(buffers):
+                    assert buffer is not None
+                    cut = int(np.searchsorted(keys[index], frontier, side="right"))
+                    heads.append(buffer.slice(0, cut))
+                    head_keys.append(keys[index][:cut])
+                    buffers[index], keys[index] = buffer.slice(cut), keys[index][cut:]
+                merged = pa.concat_tables(heads)
+                order = np.argsort(np.concatenate(head_keys), kind="stable")
+                writer.write_table(merged.take(order), row_group_size=BATCH_ROWS)
+                written += len(order)
+        os.replace(temp, target)
+    finally:
+        temp.unlink(missing_ok=True)
+    return written
