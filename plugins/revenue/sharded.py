@@ -11,8 +11,9 @@ so ``reports.write_reports`` publishes byte-identical reports for every K:
   appsflyer_id) and each user's earliest purchase (user_id = appsflyer_id) are exact per shard;
 * ROAS and ARPDAU combine int64 micro-dollar partial sums (order-free), and the anomaly baseline
   is computed on the combined daily table;
-* curated rows and reconciliation records are put back in input order (source_row), drop counts
-  summed per source and reason in rule order.
+* each shard saves its curated rows and reconciliation records in input order, and the combines
+  merge the shards' files k-way a record batch at a time (work.merge_sorted), so publish never
+  holds them whole; drop counts are summed per source and reason in rule order.
 """
 
 from __future__ import annotations

@@ -97,6 +97,14 @@ def iter_tables(file: pq.ParquetFile, columns: list[str] | None = None) -> Itera
 SortKey = Callable[[pa.Table], np.ndarray]
 
 
+def _ascending(keys: np.ndarray, previous: int, source: Any) -> np.ndarray:
+    """The merge is only right on files in key order: one out of order (a shard written by an older
+    version, say) must fail the run, not publish rows in the wrong order."""
+    if len(keys) and (keys[0] <= previous or bool(np.any(keys[1:] <= keys[:-1]))):
+        raise ValueError(f"{source}: work file rows are not in merge order")
+    return keys
+
+
 def merge_sorted(sources: list[Any], name: str, out: Path, sort_key: SortKey) -> int:
     """The work files ``name`` under ``sources``, each already ordered by ``sort_key`` (unique int64
     keys), merged into ``out/name.parquet`` a batch at a time; returns the row count.
@@ -105,12 +113,13 @@ def merge_sorted(sources: list[Any], name: str, out: Path, sort_key: SortKey) ->
     sources not yet exhausted: no row after them can sort before them, so memory stays a few batches
     per source however large the files are.
     """
-    files = [open_parquet(source, name) for source in sources]
-    filled = [file for file in files if file.metadata.num_rows] or files[:1]
-    schema = filled[0].schema_arrow  # its pandas metadata keeps the dtypes an unsharded run reads back
-    readers: list[Iterator[pa.Table] | None] = [iter_tables(file) for file in filled]
+    opened = [(source, open_parquet(source, name)) for source in sources]
+    filled = [(source, file) for source, file in opened if file.metadata.num_rows] or opened[:1]
+    schema = filled[0][1].schema_arrow  # its pandas metadata keeps the dtypes an unsharded run reads back
+    readers: list[Iterator[pa.Table] | None] = [iter_tables(file) for _, file in filled]
     buffers: list[pa.Table | None] = [None] * len(readers)
     keys: list[np.ndarray] = [np.empty(0, dtype="int64")] * len(readers)
+    last = [np.iinfo("int64").min] * len(readers)
     target = out / f"{name}.parquet"
     temp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     written = 0
@@ -126,7 +135,8 @@ def merge_sorted(sources: list[Any], name: str, out: Path, sort_key: SortKey) ->
                                 buffers[index] = schema.empty_table()
                             break
                         buffers[index] = table.cast(schema)
-                        keys[index] = sort_key(table)
+                        keys[index] = _ascending(sort_key(table), last[index], filled[index][0])
+                        last[index] = keys[index][-1] if len(keys[index]) else last[index]
                 open_lasts = [k[-1] for k, r in zip(keys, readers, strict=True) if r is not None]
                 if not open_lasts and not any(len(k) for k in keys):
                     break

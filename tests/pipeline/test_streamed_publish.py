@@ -102,3 +102,15 @@ def test_tiny_batches_publish_the_reports_of_one_batch(dataset, tmp_path, monkey
     for name in REPORT_FILES:
         assert (streamed / name).read_bytes() == (whole / name).read_bytes(), name
     assert (streamed / "purchases_curated.csv").read_text().count("\n") > 10 * TINY_BATCH
+
+
+def test_a_file_out_of_merge_order_fails_the_merge(tmp_path, monkeypatch):
+    monkeypatch.setattr(work, "BATCH_ROWS", TINY_BATCH)
+    rows = np.arange(500)
+    rows[[300, 301]] = rows[[301, 300]]  # in the second batch, as a file an older shard stage wrote
+    save_frame(tmp_path, "curated_purchases", pd.DataFrame({"source_row": rows}))
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(ValueError, match="not in merge order"):
+        merge_sorted([tmp_path], "curated_purchases", out, input_order)
+    assert list(out.iterdir()) == []
