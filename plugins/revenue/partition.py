@@ -25,7 +25,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from revenue.io import BLOCK_BYTES, INPUT_FILES, INPUT_SCHEMAS, SOURCE_ROW, CsvStream, check_schema
+from revenue.io import BLOCK_BYTES, INPUT_SCHEMAS, SOURCE_ROW, CsvStream
 
 PARTITION_KEYS: dict[str, str] = {
     "purchases": "appsflyer_id",
@@ -149,17 +149,6 @@ def partition_csv(
         "total_rows": total,
         "malformed_rows": stream.malformed_rows,
         "malformed_lines": stream.malformed_lines,
-    }
-
-
-def partition_inputs(data_dir: str | Path, location: Any, shards: int) -> dict[str, dict[str, Any]]:
-    """Every keyed input partitioned under ``location``; all schemas checked before any is read."""
-    data_dir = Path(data_dir)
-    for source, filename in INPUT_FILES.items():
-        check_schema(data_dir / filename, INPUT_SCHEMAS[source])
-    return {
-        source: partition_csv(data_dir / INPUT_FILES[source], source, location, shards)
-        for source in PARTITION_KEYS
     }
 
 
