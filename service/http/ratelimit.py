@@ -21,7 +21,7 @@ from sanic import Request
 from sanic.response import HTTPResponse
 
 from service.config import Settings
-from service.http.errors import error_response
+from service.errors import RateLimited
 from service.infrastructure.redis_rate_limit import Rate
 from service.sanic_types import App
 
@@ -87,13 +87,10 @@ def rate_limited(scope: str, per_user: bool = False) -> Callable[[Handler], Hand
             app = request.app
             decision = await app.ctx.rate_limiter.hit(scope, client_of(request), app.ctx.rates[scope])
             if not decision.allowed:
-                return error_response(
-                    request,
-                    429,
-                    "rate_limited",
+                raise RateLimited(
                     f"Too many requests: at most {decision.limit} per "
                     f"{app.ctx.rates[scope].window_s} s; retry after {decision.reset_after_s} s",
-                    headers={"Retry-After": str(decision.reset_after_s)},
+                    decision.reset_after_s,
                 )
             return await handler(request, *args, **kwargs)
 
