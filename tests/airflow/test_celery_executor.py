@@ -10,8 +10,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -20,6 +18,7 @@ import pytest
 from tests.airflow.celery_cluster import celery_cluster, unavailable_reason
 from tests.airflow.harness import REPORT_DATE
 from tests.airflow.test_dag_runs import REPORT_FILES
+from tests.pipeline.cli import run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -40,24 +39,7 @@ def celery_available() -> None:
 
 def cli_reports(data_dir: Path, reports_dir: Path) -> Path:
     """The unsharded CLI run (no --shards: the whole-file path)."""
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "revenue",
-            "run",
-            "--data-dir",
-            str(data_dir),
-            "--reports-dir",
-            str(reports_dir),
-            "--date",
-            REPORT_DATE,
-            "--no-progress",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    completed = run_cli(data_dir, reports_dir, "--date", REPORT_DATE, "--no-progress", timeout=120)
     assert completed.returncode == 0, completed.stderr[-3000:]
     return reports_dir
 

@@ -15,6 +15,7 @@ from service.pipeline_runs.embedded import lock_holder
 from service.pipeline_runs.runs import run_store
 from tests.airflow.harness import REPORT_DATE, break_sessions_line_5, pipeline_settings
 from tests.conftest import TEST_ADMIN_TOKEN, asgi_client
+from tests.pipeline.cli import run_cli
 
 ADMIN = {"X-Admin-Token": TEST_ADMIN_TOKEN}
 POLL_SECONDS = 0.5
@@ -196,29 +197,12 @@ async def test_wait_past_its_limit_answers_202_with_the_run_still_going(
 
 @pytest.mark.slow
 async def test_api_and_cli_without_a_date_report_on_the_same_day_and_say_why(settings, tmp_path):
-    import subprocess
-    import sys
-
     async with asgi_client(make_app(settings, "embedded_default_date")) as http:
         started = await http.post("/run-pipeline", json={}, headers=ADMIN)
         assert started.json()["reportDate"] is None  # not known until the run reads costs_daily.csv
         assert started.json()["reportDateReason"] == "latest_cost_date"
         finished = await poll_until_done(http, started.json()["runId"])
-    cli = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "revenue",
-            "run",
-            "--data-dir",
-            settings.DATA_DIR,
-            "--reports-dir",
-            str(tmp_path / "cli-reports"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    cli = run_cli(settings.DATA_DIR, tmp_path / "cli-reports")
     assert cli.returncode == 0, cli.stderr
     why = "no date given: the latest day costs_daily.csv covers"
     assert (finished["reportDate"], finished["reportDateWhy"]) == (REPORT_DATE, why)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from revenue import stages
 from revenue.io import InputSchemaError
+from tests.pipeline.cli import cli_command, run_cli
 
 
 @pytest.fixture
@@ -19,15 +19,6 @@ def data(synth_dataset, tmp_path) -> Path:
     copy = tmp_path / "data"
     shutil.copytree(synth_dataset[0], copy)
     return copy
-
-
-def cli(data: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "revenue", "run", "--data-dir", str(data), "--reports-dir", str(out), *extra],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 def report(out: Path, name: str) -> dict:
@@ -82,7 +73,7 @@ def test_malformed_lines_are_skipped_counted_and_named_by_line(data, tmp_path):
 
 def test_header_only_input_warns_in_the_data_coverage_and_the_cli(data, tmp_path):
     (data / "sessions.csv").write_text("date,user_id,event_timestamp_utc\n", encoding="utf-8")
-    completed = cli(data, tmp_path / "out", "--date", "2025-11-09")
+    completed = run_cli(data, tmp_path / "out", "--date", "2025-11-09")
     assert completed.returncode == 0, completed.stderr
     coverage = report(tmp_path / "out", "roas_d1.json")["dataCoverage"]
     assert "sessions.csv has a header but no data rows." in coverage["warnings"]
@@ -98,7 +89,7 @@ def test_cli_names_file_and_line_of_a_broken_csv_in_one_line_with_exit_code_2(da
     path = data / "sessions.csv"
     lines = path.read_bytes().splitlines(keepends=True)
     path.write_bytes(b"".join(lines[:4] + [b"2025-11-09,\xff\xfeuser,2025-11-09 10:00:00\n"] + lines[4:]))
-    completed = cli(data, tmp_path / "out")
+    completed = run_cli(data, tmp_path / "out")
     assert completed.returncode == 2
     assert completed.stderr.strip().splitlines()[-1] == (
         "error: sessions.csv: line 5: not UTF-8 (byte 0xff at column 12); save it as UTF-8"
@@ -108,7 +99,7 @@ def test_cli_names_file_and_line_of_a_broken_csv_in_one_line_with_exit_code_2(da
 
 
 def test_cli_without_a_date_reports_on_the_latest_cost_date_and_says_where_and_why(data, tmp_path):
-    completed = cli(data, tmp_path / "out")
+    completed = run_cli(data, tmp_path / "out")
     assert completed.returncode == 0, completed.stderr
     assert report(tmp_path / "out", "roas_d1.json")["date"] == "2025-11-10"  # costs_daily's last day
     assert report(tmp_path / "out", "roas_d1.json")["dateReason"] == "latest_cost_date"
@@ -120,7 +111,7 @@ def test_cli_without_a_date_reports_on_the_latest_cost_date_and_says_where_and_w
 
 
 def test_cli_progress_is_plain_lines_when_stderr_is_not_a_terminal(data, tmp_path):
-    completed = cli(data, tmp_path / "out")
+    completed = run_cli(data, tmp_path / "out")
     assert "\r" not in completed.stderr and "\x1b[" not in completed.stderr
     done = [line for line in completed.stderr.splitlines() if " done in " in line]
     assert [line.split()[1] for line in done] == [
@@ -145,16 +136,7 @@ def test_cli_shows_one_live_progress_bar_in_a_terminal(data, tmp_path):
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))  # a new pty is 0x0
     try:
         completed = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "revenue",
-                "run",
-                "--data-dir",
-                str(data),
-                "--reports-dir",
-                str(tmp_path / "out"),
-            ],
+            cli_command(data, tmp_path / "out"),
             stdout=subprocess.PIPE,
             stderr=follower,
             text=True,

@@ -4,8 +4,6 @@ reports untouched."""
 import csv
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -15,6 +13,7 @@ from revenue import stages
 from revenue.io import InputSchemaError, read_parquet
 from revenue.reports import REPORT_FILES
 from revenue.synth import campaign_names
+from tests.pipeline.cli import run_cli
 
 SUMMARY_KEYS = {"matched", "af_only", "confirmed_only", "revenueMismatches", "totalAf", "totalConfirmed"}
 
@@ -230,43 +229,15 @@ def test_explicit_report_date_is_used(published, tmp_path):
 
 def test_cli_runs_and_prints_the_summary_table(published, tmp_path):
     *_, data_dir = published
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "revenue",
-            "run",
-            "--data-dir",
-            str(data_dir),
-            "--reports-dir",
-            str(tmp_path / "out"),
-            "--date",
-            "2025-11-09",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    completed = run_cli(data_dir, tmp_path / "out", "--date", "2025-11-09")
+    assert completed.returncode == 0, completed.stderr
     assert "matched" in completed.stdout and "anomalies" in completed.stdout
     assert "reconcile done in" in completed.stderr  # a progress line per stage
     assert load(tmp_path / "out", "roas_d1.json")["date"] == "2025-11-09"
 
 
 def test_cli_reports_a_schema_error_with_exit_code_2(tmp_path):
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "revenue",
-            "run",
-            "--data-dir",
-            str(tmp_path),
-            "--reports-dir",
-            str(tmp_path / "out"),
-        ],
-        capture_output=True,
-        text=True,
-    )
+    completed = run_cli(tmp_path, tmp_path / "out")
     assert completed.returncode == 2
     assert "purchases_raw.csv" in completed.stderr
     assert not (tmp_path / "out").exists()

@@ -15,6 +15,7 @@ from revenue.io import INPUT_FILES, INPUT_SCHEMAS, read_input_csv
 from revenue.postbacks import postbacks_to_purchases
 from revenue.reports import REPORT_FILES
 from revenue.stages import run_all
+from tests.pipeline.cli import run_cli
 
 REPORT_DATE = synth.END_DATE.isoformat()
 
@@ -105,26 +106,7 @@ def test_cli_with_shards_writes_the_same_reports_as_without(dirty_dataset, unsha
     outputs = {}
     for shards in (1, 4):
         out = tmp_path / f"reports-{shards}"
-        completed = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "revenue",
-                "run",
-                "--data-dir",
-                str(data),
-                "--reports-dir",
-                str(out),
-                "--date",
-                REPORT_DATE,
-                "--no-progress",
-                "--shards",
-                str(shards),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        completed = run_cli(data, out, "--date", REPORT_DATE, "--no-progress", "--shards", str(shards))
         assert completed.returncode == 0, completed.stderr[-3000:]
         assert "malformed line(s) skipped" in completed.stdout
         outputs[shards] = out
