@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, Field
 
 from revenue.dates import parse_report_date
-from service.http.schemas import StrictBody
+from service.http.schemas import StrictBody, example
 
 
 def _strict_date(value: object) -> dt.date:
@@ -23,12 +23,17 @@ RunMode = Literal["embedded", "airflow"]
 RunState = Literal["queued", "running", "success", "failed"]
 EXAMPLE_RUN_ID = "manual__2025-11-10T00:00:00+00:00"
 EXAMPLE_STARTED = "2025-11-12T10:30:00+00:00"
+EXAMPLE_REPORT_DATE = {
+    "reportDate": "2025-11-10",
+    "reportDateReason": "given",
+    "reportDateWhy": "the date given to the run",
+}
 
 
 class RunPipelineRequest(StrictBody):
     """Start a pipeline run (an empty body takes the defaults)."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{"date": "2025-11-10", "wait": False}]})
+    model_config = example(date="2025-11-10", wait=False)
 
     date: ReportDate | None = Field(
         default=None, description="D-1 to report on; default: the latest day costs_daily.csv covers (SPEC §6)"
@@ -54,20 +59,12 @@ class ReportDateFields(BaseModel):
 class RunPipelineAccepted(ReportDateFields):
     """The run was started; follow it with GET /pipeline-runs/{runId}."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "ok": True,
-                    "runId": EXAMPLE_RUN_ID,
-                    "state": "running",
-                    "mode": "embedded",
-                    "reportDate": "2025-11-10",
-                    "reportDateReason": "given",
-                    "reportDateWhy": "the date given to the run",
-                }
-            ]
-        }
+    model_config = example(
+        ok=True,
+        runId=EXAMPLE_RUN_ID,
+        state="running",
+        mode="embedded",
+        **EXAMPLE_REPORT_DATE,
     )
 
     ok: bool = Field(description="true unless a waited-for run failed")
@@ -79,23 +76,15 @@ class RunPipelineAccepted(ReportDateFields):
 class RunPipelineFinished(RunPipelineAccepted):
     """The finished run (`wait` true)."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "ok": True,
-                    "runId": EXAMPLE_RUN_ID,
-                    "state": "success",
-                    "mode": "embedded",
-                    "reportDate": "2025-11-10",
-                    "reportDateReason": "given",
-                    "reportDateWhy": "the date given to the run",
-                    "returncode": 0,
-                    "stdout": "reports for 2025-11-10 written to reports/",
-                    "stderr": "",
-                }
-            ]
-        }
+    model_config = example(
+        ok=True,
+        runId=EXAMPLE_RUN_ID,
+        state="success",
+        mode="embedded",
+        **EXAMPLE_REPORT_DATE,
+        returncode=0,
+        stdout="reports for 2025-11-10 written to reports/",
+        stderr="",
     )
 
     returncode: int = Field(description="0 when the run succeeded")
@@ -106,23 +95,15 @@ class RunPipelineFinished(RunPipelineAccepted):
 class PipelineRunResponse(ReportDateFields):
     """A pipeline run and, once published, its reports."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "runId": EXAMPLE_RUN_ID,
-                    "state": "success",
-                    "mode": "embedded",
-                    "startedAt": EXAMPLE_STARTED,
-                    "endedAt": "2025-11-12T10:30:20+00:00",
-                    "reports": {"roas_d1.json": "reports/roas_d1.json", "report.html": "reports/report.html"},
-                    "error": None,
-                    "reportDate": "2025-11-10",
-                    "reportDateReason": "given",
-                    "reportDateWhy": "the date given to the run",
-                }
-            ]
-        }
+    model_config = example(
+        runId=EXAMPLE_RUN_ID,
+        state="success",
+        mode="embedded",
+        startedAt=EXAMPLE_STARTED,
+        endedAt="2025-11-12T10:30:20+00:00",
+        reports={"roas_d1.json": "reports/roas_d1.json", "report.html": "reports/report.html"},
+        error=None,
+        **EXAMPLE_REPORT_DATE,
     )
 
     runId: str = Field(description="The run's id")
