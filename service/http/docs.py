@@ -20,7 +20,6 @@ from sanic.response import HTTPResponse, file, json, redirect
 from sanic_ext import openapi
 from sanic_ext.extensions.health.extension import HealthExtension
 from sanic_ext.extensions.http.extension import HTTPExtension
-from sanic_ext.extensions.injection.extension import InjectionExtension
 from sanic_ext.extensions.logging.extension import LoggingExtension
 from sanic_ext.extensions.openapi.builders import SpecificationBuilder
 from sanic_ext.extensions.openapi.definitions import Component, Parameter, Response
@@ -227,7 +226,8 @@ class OpenAPIDocumentOnly(OpenAPIExtension):  # type: ignore[no-untyped-call]  #
 
 
 # sanic-ext's built-in extensions, with the OpenAPI one swapped (`Extend(app, extensions=...)`).
-SANIC_EXTENSIONS = (InjectionExtension, OpenAPIDocumentOnly, HTTPExtension, HealthExtension, LoggingExtension)
+# Dependency injection is left out: no handler asks for it, and it costs a signal on every request.
+SANIC_EXTENSIONS = (OpenAPIDocumentOnly, HTTPExtension, HealthExtension, LoggingExtension)
 
 
 def install_openapi_document(app: App) -> None:

@@ -2,7 +2,8 @@
 
 Two stores with one behaviour:
 - `RedisRateLimiter` (when `REDIS_URL` is set): one key per client and scope, counted and given
-  its expiry by a single Lua script, so every Sanic worker and every host shares the budget.
+  its expiry by a Lua script, so every Sanic worker and every host shares the budget; the hits
+  of one event-loop turn share one script call.
 - `InProcessRateLimiter`: a dict in this process. Correct only while one worker serves the port;
   the app refuses (production) or warns (development) when more workers run without Redis.
 
@@ -12,6 +13,7 @@ never split across two windows: `limit` requests pass, the next is refused until
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import re
@@ -129,20 +131,36 @@ class InProcessRateLimiter:
         self._windows.clear()
 
 
-# INCR and PEXPIRE in one atomic step: a crash between them cannot leave a key without expiry,
-# and concurrent first hits from several workers cannot both think they opened the window.
+# Per key: INCR and PEXPIRE in one atomic step, so a crash between them cannot leave a key without
+# expiry and concurrent first hits from several workers cannot both think they opened the window.
+# One call counts a whole batch of keys (KEYS[i] with window ARGV[i]) and answers count, ttl pairs.
 _HIT_SCRIPT = """
-local count = redis.call('INCR', KEYS[1])
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl < 0 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
-  ttl = tonumber(ARGV[1])
+local answers = {}
+for i, key in ipairs(KEYS) do
+  local count = redis.call('INCR', key)
+  local ttl = redis.call('PTTL', key)
+  if ttl < 0 then
+    redis.call('PEXPIRE', key, ARGV[i])
+    ttl = tonumber(ARGV[i])
+  end
+  answers[2 * i - 1] = count
+  answers[2 * i] = ttl
 end
-return {count, ttl}
+return answers
 """
+# Keys per script call: bounds how long one call holds Redis (a few microseconds per key).
+MAX_BATCH = 256
 
 
 class RedisRateLimiter:
+    """Hits made in one turn of the event loop travel to Redis together, in one script call.
+
+    Under load one worker holds dozens of requests at the same point, and a round trip per
+    hit cost more CPU than the rest of the limit's work (bench/api_load.py --profile). Each
+    hit still waits for its own count from Redis, so the budget stays exact and shared; a
+    batch only adds the wait for the loop turn that was already running.
+    """
+
     shared = True
 
     def __init__(self, url: str, key_prefix: str = "ratelimit") -> None:
@@ -151,22 +169,48 @@ class RedisRateLimiter:
         self._redis = Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
         self._script = self._redis.register_script(_HIT_SCRIPT)
         self._prefix = key_prefix
+        self._waiting: list[tuple[str, int, asyncio.Future[tuple[int, float] | None]]] = []
+        self._sending: set[asyncio.Task[None]] = set()
 
     def key(self, scope: str, client: str, rate: Rate) -> str:
         return f"{self._prefix}:{scope}:{rate.window_s}:{client}"
 
     async def hit(self, scope: str, client: str, rate: Rate) -> RateDecision:
+        loop = asyncio.get_running_loop()
+        counted: asyncio.Future[tuple[int, float] | None] = loop.create_future()
+        if not self._waiting:
+            loop.call_soon(self._send_waiting)
+        self._waiting.append((self.key(scope, client, rate), rate.window_s * 1000, counted))
+        answer = await counted
+        if answer is None:
+            # Fail open: an outage of the limiter's store must not take the API down with it.
+            return RateDecision(True, rate.limit, rate.limit, rate.window_s)
+        return _decide(rate, *answer)
+
+    def _send_waiting(self) -> None:
+        waiting, self._waiting = self._waiting, []
+        for start in range(0, len(waiting), MAX_BATCH):
+            task = asyncio.ensure_future(self._count(waiting[start : start + MAX_BATCH]))
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
+
+    async def _count(self, batch: list[tuple[str, int, asyncio.Future[tuple[int, float] | None]]]) -> None:
         from redis.exceptions import RedisError
 
+        answers: list[tuple[int, float] | None]
         try:
-            count, ms_left = await self._script(
-                keys=[self.key(scope, client, rate)], args=[rate.window_s * 1000]
-            )
+            flat = await self._script(keys=[key for key, _, _ in batch], args=[ms for _, ms, _ in batch])
+            answers = [(int(flat[i]), float(flat[i + 1])) for i in range(0, len(flat), 2)]
         except (RedisError, OSError):
-            # Fail open: an outage of the limiter's store must not take the API down with it.
-            log.exception("rate limiter store unreachable; letting the request through")
-            return RateDecision(True, rate.limit, rate.limit, rate.window_s)
-        return _decide(rate, int(count), float(ms_left))
+            log.exception("rate limiter store unreachable; letting %d requests through", len(batch))
+            answers = [None] * len(batch)
+        except BaseException:
+            answers = [None] * len(batch)
+            raise
+        finally:
+            for (_, _, counted), answer in zip(batch, answers, strict=True):
+                if not counted.done():  # its request may have been cancelled meanwhile
+                    counted.set_result(answer)
 
     async def spent(self, scope: str, client: str, rate: Rate) -> RateDecision | None:
         from redis.exceptions import RedisError
@@ -185,6 +229,8 @@ class RedisRateLimiter:
         return _decide(rate, int(count) + 1, float(ms_left))
 
     async def close(self) -> None:
+        if self._sending:
+            await asyncio.gather(*self._sending, return_exceptions=True)
         await self._redis.aclose()
 
 

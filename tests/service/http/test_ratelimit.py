@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 
+from service.infrastructure import redis_rate_limit as redis_limiter_module
 from service.infrastructure.redis_rate_limit import InProcessRateLimiter, Rate, RedisRateLimiter
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -91,6 +92,45 @@ async def test_redis_window_counts_concurrent_hits_exactly(redis_limiter):
     assert all(1 <= d.reset_after_s <= 60 for d in refused)
     ttl = await redis_limiter._redis.pttl(redis_limiter.key("track", "::1", rate))
     assert 0 < ttl <= 60_000, "the key always carries its expiry"
+
+
+async def _script_calls(limiter: RedisRateLimiter) -> int:
+    stats = await limiter._redis.info("commandstats")
+    return sum(stats.get(name, {}).get("calls", 0) for name in ("cmdstat_evalsha", "cmdstat_eval"))
+
+
+async def test_redis_hits_of_one_loop_turn_share_one_script_call(redis_limiter):
+    rate = Rate(1000, 60)
+    await redis_limiter.hit("wallet", "warm-up", rate)  # loads the script into Redis
+    before = await _script_calls(redis_limiter)
+    clients = [f"user-{i % 7}" for i in range(50)]
+    decisions = await asyncio.gather(*(redis_limiter.hit("wallet", c, rate) for c in clients))
+    assert await _script_calls(redis_limiter) - before == 1
+    remaining = sorted(d.remaining for d in decisions if d.limit == 1000)
+    assert len(remaining) == 50
+    # Each hit got its own count: user-0 is hit 8 times, so its answers run 999 down to 992.
+    for user in set(clients):
+        own = [d.remaining for c, d in zip(clients, decisions, strict=True) if c == user]
+        assert sorted(own, reverse=True) == list(range(999, 999 - len(own), -1))
+
+
+async def test_redis_batch_larger_than_one_call_is_split_and_counted_exactly(redis_limiter):
+    rate = Rate(300, 60)
+    count = redis_limiter_module.MAX_BATCH * 2 + 10
+    decisions = await asyncio.gather(*(redis_limiter.hit("track", "one", rate) for _ in range(count)))
+    assert sorted(d.remaining for d in decisions if d.allowed) == list(range(300))
+    assert int(await redis_limiter._redis.get(redis_limiter.key("track", "one", rate))) == count
+
+
+async def test_redis_hit_cancelled_while_waiting_leaves_the_others_counted(redis_limiter):
+    rate = Rate(10, 60)
+    waiting = [asyncio.ensure_future(redis_limiter.hit("track", "c", rate)) for _ in range(5)]
+    await asyncio.sleep(0)
+    waiting[0].cancel()
+    results = await asyncio.gather(*waiting, return_exceptions=True)
+    assert isinstance(results[0], asyncio.CancelledError)
+    assert all(r.allowed for r in results[1:])
+    assert int(await redis_limiter._redis.get(redis_limiter.key("track", "c", rate))) == 5
 
 
 async def test_redis_window_reopens_after_expiry(redis_limiter):
