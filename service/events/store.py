@@ -60,7 +60,7 @@ async def track_event(
 ) -> EventRecorded:
     """Records a client event once (per Idempotency-Key, when one is given)."""
 
-    async def operation(conn: BaseDBAsyncClient) -> dict[str, Any]:
+    async def operation(conn: BaseDBAsyncClient | None) -> dict[str, Any]:
         # The stored result keeps the key earlier releases stored (in `{"ok", "eventId"}`).
         return {"eventId": (await record_event(user_id, event_type, meta, ts, conn)).id}
 

@@ -46,7 +46,9 @@ class Outcome:
     replayed: bool = False
 
 
-Operation = Callable[[BaseDBAsyncClient], Awaitable[dict[str, Any]]]
+# Called with the transaction that also stores its result, or with None when no key is given:
+# then the operation opens what it needs (a single statement is its own transaction).
+Operation = Callable[[BaseDBAsyncClient | None], Awaitable[dict[str, Any]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,10 +94,10 @@ class IdempotencyStore:
     ttl: timedelta
 
     async def run(self, scope: Scope | None, body_fingerprint: str, operation: Operation) -> Outcome:
-        """Runs `operation` in one transaction, at most once per scope within the TTL."""
+        """Runs `operation` at most once per scope within the TTL, in one transaction with the
+        stored result; without a scope it simply runs."""
         if scope is None:
-            async with in_transaction() as conn:
-                return Outcome(await operation(conn))
+            return Outcome(await operation(None))
         claim = await self._claim(scope, body_fingerprint)
         if isinstance(claim, Outcome):
             metrics.record_idempotent_replay(scope.endpoint)

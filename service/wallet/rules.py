@@ -14,6 +14,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.expressions import RawSQL
+from tortoise.transactions import in_transaction
 
 from service.errors import BalanceLimit, InsufficientFunds, NotFound
 from service.idempotency.store import IdempotencyStore, Scope
@@ -32,34 +34,105 @@ from service.wallet.economy import EarnLimitReached, EarnRule, Usage, check_usag
 _USER_STATE = ("id", "balance", "token_version")
 
 
-@functools.cache
-def _user_statements(dialect: str) -> tuple[str, str]:
-    """(lock the user row, read it) for `dialect`, from Tortoise's query builder.
+@dataclass(frozen=True, slots=True)
+class _UserStatements:
+    lock: str  # SELECT ... FOR UPDATE of the user row
+    read: str
 
-    On PostgreSQL the first is `SELECT ... FOR UPDATE`: concurrent changes of this user queue
-    there until we commit, and the token version rides on it, so revocation costs no extra
-    round trip. Built on first use because the builder needs the initialised connection; the
-    text depends on the dialect only.
+
+@functools.cache
+def _user_statements(dialect: str) -> _UserStatements:
+    """The user-row statements for `dialect`, from Tortoise's query builder.
+
+    On PostgreSQL the lock is `SELECT ... FOR UPDATE`: concurrent changes of this user queue
+    there until the change commits, and the token version rides on it, so revocation costs no
+    extra round trip. Built on first use because the builder needs the initialised connection;
+    the text depends on the dialect only.
     """
     by_user = User.filter(user_id="")
-    return (
-        by_user.select_for_update().only(*_USER_STATE).sql(),
-        by_user.only(*_USER_STATE).sql(),
+    return _UserStatements(
+        lock=by_user.select_for_update().only(*_USER_STATE).sql(),
+        read=by_user.only(*_USER_STATE).sql(),
     )
 
 
-# The balance update and the ledger row in one round trip: a data-modifying CTE always runs to
-# completion, referenced or not, in the same transaction and under the lock taken above.
-_POSTGRES_SET_BALANCE_AND_LOG = (
-    'WITH "changed" AS (UPDATE "users" SET "balance" = $3 WHERE "id" = $1) '
-    'INSERT INTO "wallet_ledger" ("user_id", "delta", "balance_after", "reason", '
-    '"idempotency_key", "request_id", "ts") VALUES ($1, $2, $3, $4, $5, $6, $7)'
+# One round trip for a whole change on PostgreSQL: the statement locks the user row (the
+# builder's FOR UPDATE as its first step), checks the token version and the balance bounds on
+# the row it locked, and only then updates the balance and writes the ledger row; it is its own
+# transaction. A concurrent change of the same user makes the lock wait, and PostgreSQL then
+# hands the lock step the row as that change committed it (READ COMMITTED re-reads a row it
+# had to wait for), so every check and the new balance use the latest balance. Answers the
+# locked state and the new balance (NULL when a check refused it, which Python then names).
+_POSTGRES_CHANGE = (
+    'WITH "locked" AS ({lock}), '
+    '"changed" AS (UPDATE "users" SET "balance" = "locked"."balance" + $2::bigint FROM "locked" '
+    'WHERE "users"."id" = "locked"."id" {checks} RETURNING "users"."id", "users"."balance"), '
+    '"logged" AS (INSERT INTO "wallet_ledger" ("user_id", "delta", "balance_after", "reason", '
+    '"idempotency_key", "request_id", "ts") SELECT "id", $2::bigint, "balance", $3::varchar, '
+    '$4::varchar, $5::varchar, $6::timestamptz FROM "changed") '
+    'SELECT "locked"."balance", "locked"."token_version", "changed"."balance" AS "new_balance" '
+    'FROM "locked" LEFT JOIN "changed" ON TRUE'
 )
-# A capped earn: still one round trip after the lock. This statement starts after the lock was
-# granted, so its snapshot sees every grant committed before ours; it counts today's grants of
-# the reason and writes only when all limits hold ($10 largest total before this grant, $11
-# largest count before it, $12 latest allowed previous grant; NULL = no such limit), returning
-# the counts so the refusal can say which limit and until when.
+# $7 the token's version (NULL: a server grant), $8 the balance ceiling; numeric, so that no sum
+# near 2^63 can overflow into an error.
+_BOUNDS = (
+    'AND ($7::bigint IS NULL OR "locked"."token_version" <= $7::bigint) '
+    'AND "locked"."balance"::numeric + $2::bigint >= 0 '
+    'AND ($2::bigint <= 0 OR "locked"."balance"::numeric + $2::bigint <= $8::bigint)'
+)
+# A capped earn in one round trip as well. Its count of today's grants reads the snapshot the
+# statement started with, which misses a grant committed while the lock step waited. Every
+# grant also rewrites the user row, so such a grant shows as a newer row version under the lock
+# than the snapshot holds ("seen"); then nothing is written, `fresh` is false, and the change
+# is redone as the two-statement transaction below, whose count starts after the lock.
+# $9 start of today, $10 oldest row to count, $11 largest total before this grant, $12 largest
+# count before it, $13 latest allowed previous grant (NULL: no such limit).
+_POSTGRES_COUNTED_ONE_STATEMENT = (
+    'WITH "locked" AS ({lock}), '
+    '"seen" AS (SELECT "id", "xmin" AS "row_version" FROM "users" WHERE "user_id" = $1), '
+    '"usage" AS (SELECT COALESCE(SUM("delta") FILTER (WHERE "ts" >= $9), 0) AS "total", '
+    'COUNT(*) FILTER (WHERE "ts" >= $9) AS "count", MAX("ts") AS "last_at" FROM "wallet_ledger" '
+    'WHERE "user_id" = (SELECT "id" FROM "seen") AND "reason" = $3::varchar AND "delta" > 0 '
+    'AND "ts" >= $10), '
+    '"allowed" AS (SELECT 1 FROM "locked", "seen", "usage" '
+    'WHERE "locked"."row_version" = "seen"."row_version" {checks} '
+    'AND ($11::bigint IS NULL OR "total" <= $11) AND ($12::bigint IS NULL OR "count" <= $12) '
+    'AND ($13::timestamptz IS NULL OR "last_at" IS NULL OR "last_at" <= $13)), '
+    '"changed" AS (UPDATE "users" SET "balance" = "locked"."balance" + $2::bigint FROM "locked" '
+    'WHERE "users"."id" = "locked"."id" AND EXISTS (SELECT 1 FROM "allowed") '
+    'RETURNING "users"."id", "users"."balance"), '
+    '"logged" AS (INSERT INTO "wallet_ledger" ("user_id", "delta", "balance_after", "reason", '
+    '"idempotency_key", "request_id", "ts") SELECT "id", $2::bigint, "balance", $3::varchar, '
+    '$4::varchar, $5::varchar, $6::timestamptz FROM "changed") '
+    'SELECT "locked"."balance", "locked"."token_version", '
+    '"locked"."row_version" = "seen"."row_version" AS "fresh", "total", "count", "last_at", '
+    '"changed"."balance" AS "new_balance" '
+    'FROM "locked" CROSS JOIN "seen" CROSS JOIN "usage" LEFT JOIN "changed" ON TRUE'
+)
+
+
+@functools.cache
+def _postgres_change_statements() -> tuple[str, str]:
+    """(a change without a catalogue rule, a capped earn), each one statement."""
+    # The capped form's lock also answers the row version it locked (PostgreSQL's xmin).
+    lock_versioned = (
+        User.filter(user_id="")
+        .annotate(row_version=RawSQL('"xmin"'))
+        .select_for_update()
+        .only(*_USER_STATE, "row_version")
+        .sql()
+    )
+    return (
+        _POSTGRES_CHANGE.format(lock=_user_statements("postgres").lock, checks=_BOUNDS),
+        _POSTGRES_COUNTED_ONE_STATEMENT.format(lock=lock_versioned, checks=_BOUNDS),
+    )
+
+
+# The capped earn's second form, after the lock in a transaction: this statement starts after
+# the lock was granted, so its snapshot sees every grant committed before ours; it counts today's
+# grants of the reason and writes only when all limits hold ($10 largest total before this
+# grant, $11 largest count before it, $12 latest allowed previous grant; NULL = no such limit),
+# returning the counts so the refusal can say which limit and until when.
 _POSTGRES_COUNTED_CHANGE = (
     'WITH "usage" AS (SELECT COALESCE(SUM("delta") FILTER (WHERE "ts" >= $8), 0) AS "total", '
     'COUNT(*) FILTER (WHERE "ts" >= $8) AS "count", MAX("ts") AS "last_at" FROM "wallet_ledger" '
@@ -150,27 +223,73 @@ def _refuse_usage(rule: EarnRule, change: BalanceChange, row: Mapping[str, Any],
 
 
 async def _apply_postgres(
-    conn: BaseDBAsyncClient, user_id: str, change: BalanceChange, limits: Limits, missing: Exception
+    conn: BaseDBAsyncClient | None, user_id: str, change: BalanceChange, limits: Limits, missing: Exception
 ) -> int:
-    lock_user, _ = _user_statements(conn.capabilities.dialect)
-    _, rows = await conn.execute_query(lock_user, [user_id])
+    client = conn or User._meta.db
+    change_statement, counted_statement = _postgres_change_statements()
+    now = datetime.now(UTC)
+    parameters: list[Any] = [
+        user_id,
+        change.delta,
+        change.reason,
+        change.idempotency_key,
+        change.request_id,
+        now,
+        limits.token_version,
+        limits.max_balance,
+    ]
+    rule = limits.rule
+    if rule is not None:
+        parameters += _usage_parameters(rule, change, now)
+    _, rows = await client.execute_query(change_statement if rule is None else counted_statement, parameters)
+    if not rows:
+        raise missing
+    row = rows[0]
+    if row["new_balance"] is not None:
+        return int(row["new_balance"])
+    _check_bounds(limits, change, row["balance"], row["token_version"])
+    if rule is None:
+        raise RuntimeError(f"a balance change of {user_id!r} passed every check but was not written")
+    if not row["fresh"]:
+        if conn is not None:
+            return await _apply_postgres_locked(conn, user_id, change, limits, rule, missing)
+        async with in_transaction() as transaction:
+            return await _apply_postgres_locked(transaction, user_id, change, limits, rule, missing)
+    _refuse_usage(rule, change, row, now)
+    raise EarnLimitReached("This reason's limit is reached", 1)
+
+
+def _usage_parameters(rule: EarnRule, change: BalanceChange, now: datetime) -> list[Any]:
+    """Start of today, oldest row to count, then the most a grant may find before it (NULL: no
+    such limit): today's total, today's count, the time of the previous grant."""
+    today, since = _usage_window(rule, now)
+    return [
+        today,
+        since,
+        None if rule.daily_cap is None else rule.daily_cap - change.delta,
+        None if rule.daily_count is None else rule.daily_count - 1,
+        None if rule.cooldown_seconds is None else now - timedelta(seconds=rule.cooldown_seconds),
+    ]
+
+
+async def _apply_postgres_locked(
+    conn: BaseDBAsyncClient,
+    user_id: str,
+    change: BalanceChange,
+    limits: Limits,
+    rule: EarnRule,
+    missing: Exception,
+) -> int:
+    """A capped earn as lock, then count and write, in the caller's transaction `conn`."""
+    _, rows = await conn.execute_query(_user_statements(conn.capabilities.dialect).lock, [user_id])
     if not rows:
         raise missing
     user_pk = rows[0]["id"]
     balance = _check_bounds(limits, change, rows[0]["balance"], rows[0]["token_version"])
     now = datetime.now(UTC)
-    rule = limits.rule
-    if rule is None:
-        await conn.execute_query(_POSTGRES_SET_BALANCE_AND_LOG, _ledger_row(user_pk, change, balance, now))
-        return balance
-    today, since = _usage_window(rule, now)
-    caps = [
-        None if rule.daily_cap is None else rule.daily_cap - change.delta,
-        None if rule.daily_count is None else rule.daily_count - 1,
-        None if rule.cooldown_seconds is None else now - timedelta(seconds=rule.cooldown_seconds),
-    ]
     _, usage = await conn.execute_query(
-        _POSTGRES_COUNTED_CHANGE, [*_ledger_row(user_pk, change, balance, now), today, since, *caps]
+        _POSTGRES_COUNTED_CHANGE,
+        [*_ledger_row(user_pk, change, balance, now), *_usage_parameters(rule, change, now)],
     )
     if not usage[0]["applied"]:
         _refuse_usage(rule, change, usage[0], now)
@@ -185,8 +304,7 @@ async def _apply_sqlite(
         _SQLITE_CHANGE_BALANCE, [change.delta, user_id, limits.token_version, limits.max_balance]
     )
     if not rows:
-        _, read_user = _user_statements(conn.capabilities.dialect)
-        _, state = await conn.execute_query(read_user, [user_id])
+        _, state = await conn.execute_query(_user_statements(conn.capabilities.dialect).read, [user_id])
         if not state:
             raise missing
         _check_bounds(limits, change, state[0]["balance"], state[0]["token_version"])
@@ -203,28 +321,31 @@ async def _apply_sqlite(
 
 
 async def apply_change(
-    conn: BaseDBAsyncClient,
+    conn: BaseDBAsyncClient | None,
     user_id: str,
     change: BalanceChange,
     limits: Limits,
     missing: Exception | None = None,
 ) -> int:
-    """Applies one change inside the caller's transaction `conn`; returns the new balance.
+    """Applies one change; returns the new balance. `conn` is the caller's transaction, or None
+    to let the change be its own (on PostgreSQL usually a single statement).
 
     Raises `missing` (default: Unauthorized) when no user has this id, TokenRevoked for a token
     older than the user's version, InsufficientFunds below 0, BalanceLimit above the ceiling,
     EarnLimitReached past the rule's caps; in every case nothing is written.
     """
     missing = missing or unknown_user()
-    if conn.capabilities.support_for_update:
+    if (conn or User._meta.db).capabilities.support_for_update:
         return await _apply_postgres(conn, user_id, change, limits, missing)
-    return await _apply_sqlite(conn, user_id, change, limits, missing)
+    if conn is not None:
+        return await _apply_sqlite(conn, user_id, change, limits, missing)
+    async with in_transaction() as transaction:
+        return await _apply_sqlite(transaction, user_id, change, limits, missing)
 
 
 async def _user_row(identity: Identity) -> Mapping[str, Any]:
     conn = User._meta.db
-    _, read_user = _user_statements(conn.capabilities.dialect)
-    _, rows = await conn.execute_query(read_user, [identity.user_id])
+    _, rows = await conn.execute_query(_user_statements(conn.capabilities.dialect).read, [identity.user_id])
     if not rows:
         raise unknown_user()
     check_version(identity, rows[0]["token_version"])
@@ -275,7 +396,7 @@ async def change_balance(
     """
     missing = unknown_target_user() if limits.identity is None else None
 
-    async def operation(conn: BaseDBAsyncClient) -> dict[str, Any]:
+    async def operation(conn: BaseDBAsyncClient | None) -> dict[str, Any]:
         # The stored result keeps the key earlier releases stored (in `{"ok", "balance"}`).
         return {"balance": await apply_change(conn, user_id, change, limits, missing)}
 
