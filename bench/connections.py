@@ -4,7 +4,10 @@ Every session opens its own connection, logs in, waits until all N sessions are 
 logged in (so N connections are open at once), then on the same connection does a few
 POST /earn and POST /event calls and a GET /balance, waits for every session to finish, and
 closes. Prints completed sessions, error rate, p50/p95/p99 per phase, the server's own
-`http_connections_open` at the peak, and the machine load.
+`http_connections_open` at the peak, the machine load, and CPU per request of this client, the
+server and PostgreSQL. Then, as the yardstick, the same requests from 64 sessions (each
+repeating its requests) on a fresh server: `afterRampVsBaseline` is the after-ramp throughput
+over that baseline's, both measured with this same client on this same box.
 
 By default it starts the service itself: `python -m service serve --workers W` on a free
 loopback port over a fresh, migrated PostgreSQL database (bench/scratch_database.py), dropped at
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import random
 import resource
@@ -43,6 +47,7 @@ import h11
 import uvloop
 
 from bench.scratch_database import REPO_ROOT, scratch_database
+from bench.servers import cpu_seconds, cpu_used_since, process_group_members
 
 READY_TIMEOUT_SECONDS = 90
 ADMIN_TOKEN = "bench-admin-token-" + "x" * 32
@@ -169,7 +174,7 @@ async def session(
         steps = [("earn", "POST", "/earn", {"amount": 10, "reason": "bench"})] * args.earns
         steps += [("event", "POST", "/event", {"eventType": "level_up"})] * args.events
         steps += [("balance", "GET", "/balance", None)]
-        for phase, method, target, payload in steps:
+        for phase, method, target, payload in steps * args.rounds:
             if args.think:  # a player pauses between actions; spreads the herd over time
                 await asyncio.sleep(random.uniform(0, args.think))
             started = time.perf_counter()
@@ -218,11 +223,14 @@ async def run_load(args: argparse.Namespace, base_url: str) -> dict:
     ramp_seconds = time.perf_counter() - started
     peak_server = await asyncio.to_thread(scrape_connections_open, base_url)
     work_started = time.perf_counter()
+    cpu_before = _cpu_snapshot(args.server_group)
     await worked.event.wait()
     work_seconds = time.perf_counter() - work_started
+    cpu_used = _cpu_used_since(cpu_before)
     load_during = os.getloadavg()
     await asyncio.gather(*tasks)
     requests = sum(len(v) for v in stats.latencies.values())
+    work_requests = requests - len(stats.latencies.get("login", []))
     errors = sum(n for status, n in stats.statuses.items() if not 200 <= status < 300)
     errors += sum(stats.failures.values())
     return {
@@ -237,9 +245,11 @@ async def run_load(args: argparse.Namespace, base_url: str) -> dict:
         "failures": stats.failures,
         "rampSeconds (connect + login all)": round(ramp_seconds, 2),
         "workSeconds (earns, events, balance)": round(work_seconds, 2),
-        "requestsPerSecondAfterRamp": round(
-            (requests - len(stats.latencies.get("login", []))) / work_seconds, 1
-        ),
+        "requestsPerSecondAfterRamp": round(work_requests / work_seconds, 1),
+        # Where the box's CPU went after the ramp: this client shares the cores with the server.
+        "cpuMicrosecondsPerRequestAfterRamp": {
+            who: round(seconds * 1e6 / max(work_requests, 1)) for who, seconds in cpu_used.items()
+        },
         "latencyMs": {
             phase: {f"p{int(q * 100)}": round(percentile(v, q) * 1000, 1) for q in (0.5, 0.95, 0.99)}
             for phase, v in sorted(stats.latencies.items())
@@ -254,6 +264,37 @@ async def run_load(args: argparse.Namespace, base_url: str) -> dict:
     }
 
 
+def _postgres_pids() -> list[int]:
+    pids = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/comm") as comm:
+                if comm.read().strip() == "postgres":
+                    pids.append(int(entry))
+        except (OSError, ValueError):
+            continue
+    return pids
+
+
+def _cpu_snapshot(server_group: int | None) -> dict[str, object]:
+    client = resource.getrusage(resource.RUSAGE_SELF)
+    return {
+        "client": client.ru_utime + client.ru_stime,
+        "server": cpu_seconds(process_group_members(server_group)) if server_group else {},
+        "postgres": cpu_seconds(_postgres_pids()),
+    }
+
+
+def _cpu_used_since(before: dict[str, object]) -> dict[str, float]:
+    """CPU seconds of this client, the spawned server (0 with --url) and every PostgreSQL process."""
+    client = resource.getrusage(resource.RUSAGE_SELF)
+    return {
+        "client": client.ru_utime + client.ru_stime - float(before["client"]),  # type: ignore[arg-type]
+        "server": cpu_used_since(before["server"]),  # type: ignore[arg-type]
+        "postgres": cpu_used_since(before["postgres"]),  # type: ignore[arg-type]
+    }
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -261,7 +302,7 @@ def _free_port() -> int:
 
 
 @contextmanager
-def spawned_service(workers: int, pool_max: int, log_dir: Path) -> Iterator[int]:
+def spawned_service(workers: int, pool_max: int, log_dir: Path) -> Iterator[tuple[int, int]]:
     """The real service (`python -m service serve`) on a fresh PostgreSQL database; its port."""
     port, log_path = _free_port(), log_dir / "server.log"
     with scratch_database("conn") as url:
@@ -277,8 +318,10 @@ def spawned_service(workers: int, pool_max: int, log_dir: Path) -> Iterator[int]
             "DATA_DIR": str(log_dir),
             "REPORTS_DIR": str(log_dir),
             "LOG_LEVEL": "WARNING",
-            # Every simulated player logs in from 127.0.0.1; the per-IP limit is not under test.
+            # Every simulated player logs in from 127.0.0.1, and a baseline session sends hundreds of
+            # requests a second: the per-IP and per-user limits are not under test.
             "LOGIN_RATE_LIMIT": "1000000/minute",
+            "WALLET_RATE_LIMIT": "1000000/second",
         }
         with log_path.open("wb") as log:
             process = subprocess.Popen(
@@ -303,7 +346,7 @@ def spawned_service(workers: int, pool_max: int, log_dir: Path) -> Iterator[int]
             )
         try:
             _wait_healthy(port, process, log_path)
-            yield port
+            yield port, process.pid
         finally:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
@@ -345,26 +388,54 @@ def main(argv: list[str] | None = None) -> int:
         default=0.0,
         help="each request waits a random 0..THINK seconds first (0: all at once)",
     )
+    parser.add_argument("--rounds", type=int, default=1, help="times each session repeats its requests")
+    parser.add_argument(
+        "--baseline-sessions",
+        type=int,
+        default=64,
+        help="then the same requests from this many sessions on a fresh server, as the yardstick "
+        "for after-ramp throughput (0: skip; not with --url)",
+    )
     parser.add_argument("--url", help="a running server instead of spawning one")
     args = parser.parse_args(argv)
+    args.server_group = None
     limit = raise_nofile_limit()
     if limit < args.sessions + 100:
         print(f"RLIMIT_NOFILE is {limit}; need more than {args.sessions}", file=sys.stderr)
         return 2
     uvloop.install()
-    with tempfile.TemporaryDirectory(prefix="bench-connections-") as tmp:
-        if args.url:
-            base_url = args.url.rstrip("/")
-            result = _run(args, base_url)
-        else:
-            with spawned_service(args.workers, args.pool_max, Path(tmp)) as port:
-                base_url = f"http://127.0.0.1:{port}"
-                result = _run(args, base_url)
+    if args.url:
+        result = _run(args, args.url.rstrip("/"))
+    else:
+        result = _run_spawned(args)
+        if args.baseline_sessions > 0:
+            # The same requests from few connections, same client, same box: what the ramp to
+            # `sessions` connections costs, free of this client's own CPU share.
+            baseline = argparse.Namespace(**vars(args))
+            baseline.sessions = args.baseline_sessions
+            baseline.rounds = math.ceil(args.sessions * args.rounds / args.baseline_sessions)
+            measured = _run_spawned(baseline)
+            result["baseline"] = {
+                key: measured[key]
+                for key in ("sessions", "errors", "requestsPerSecondAfterRamp", "allRequestsMs")
+            } | {"rounds": baseline.rounds, "cpu": measured["cpuMicrosecondsPerRequestAfterRamp"]}
+            result["afterRampVsBaseline"] = round(
+                result["requestsPerSecondAfterRamp"] / measured["requestsPerSecondAfterRamp"], 3
+            )
     result.update(
         workers=args.workers, poolMaxPerWorker=args.pool_max, cpus=os.cpu_count(), thinkSeconds=args.think
     )
     print(json.dumps(result, indent=2))
     return 0
+
+
+def _run_spawned(args: argparse.Namespace) -> dict:
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-connections-") as tmp,
+        spawned_service(args.workers, args.pool_max, Path(tmp)) as (port, server_group),
+    ):
+        args.server_group = server_group
+        return _run(args, f"http://127.0.0.1:{port}")
 
 
 def _run(args: argparse.Namespace, base_url: str) -> dict:
