@@ -89,13 +89,13 @@ async def _close(app: App) -> None:
     metrics.mark_process_dead(os.getpid())
 
 
-# The collector's third threshold: full collections wait for 100 middle-generation ones instead
-# of CPython's 10. With thousands of connections open, every request in flight survives the young
-# collections and is promoted, so full collections came often and each walked the whole heap
-# (~0.3 s apiece: a quarter of the workers' CPU at 10,000 connections, bench/connections.py),
-# while finding nothing: the request path leaves no reference cycles (0 objects collected in
-# those runs). Cycles are still collected, only later.
-GC_THRESHOLDS = (700, 10, 100)
+# With thousands of connections open, every request in flight survives the young collections and
+# is promoted, so with CPython's thresholds (700, 10, 10) full collections came every few seconds
+# and each walked the whole heap (~0.3 s apiece), while finding nothing: the request path
+# leaves no reference cycles (0 objects collected in those runs). At 10,000 connections
+# (bench/connections.py) collection took 3.6-3.8 s of each worker's CPU in a 22 s work phase,
+# about a quarter of it; with these thresholds 0.25-0.6 s. Cycles are still collected, later.
+GC_THRESHOLDS = (7000, 10, 100)
 
 
 async def _tune_garbage_collector(app: App) -> None:
