@@ -23,7 +23,7 @@ from service.http.schemas import (
 from service.http.validation import parse_body, parse_query
 from service.idempotency.headers import body_fingerprint, idempotency_key, replay_headers
 from service.identity import admin
-from service.identity.routes import optional_user, require_user
+from service.identity.routes import optional_user, require_subject, require_user
 
 bp = Blueprint("events")
 
@@ -42,13 +42,13 @@ def _filter(query: EventFilterQuery) -> events.EventFilter:
     security=BEARER,
     idempotent=True,
 )
-@require_user
+@require_subject
 @rate_limited("wallet", per_user=True)
 async def create_event(request: Request) -> HTTPResponse:
     body = parse_body(EventRequest, request)
     recorded = await events.track_event(
         request.app.ctx.idempotency,
-        request.ctx.user.user_id,
+        request.ctx.identity,
         body.eventType,
         body.meta,
         body.timestampUtc,

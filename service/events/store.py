@@ -11,7 +11,8 @@ from tortoise.functions import Count, Max, Min
 from tortoise.queryset import QuerySet
 
 from service.idempotency.store import IdempotencyStore, Scope
-from service.models import Event
+from service.identity.tokens import Identity, check_version, unknown_user
+from service.models import Event, User
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,21 +38,49 @@ class EventRecorded:
     replayed: bool  # answered from the Idempotency-Key store; nothing was recorded this time
 
 
-async def record_event(
-    user_id: str,
+# A client's event in one statement that also proves its token: the row is written only when the
+# token's user exists and has not logged out since the token was issued (the wallet's statements
+# check the same), so /event costs one round trip and no ORM query building. Per dialect only
+# in its placeholders and casts.
+_INSERT_USER_EVENT = {
+    "postgres": (
+        'INSERT INTO "events" ("user_id", "event_type", "ts_utc", "meta") '
+        'SELECT "user_id", $2::varchar, $3::timestamptz, $4::text FROM "users" '
+        'WHERE "user_id" = $1::varchar AND "token_version" <= $5::bigint RETURNING "id"'
+    ),
+    "sqlite": (
+        'INSERT INTO "events" ("user_id", "event_type", "ts_utc", "meta") '
+        'SELECT "user_id", ?2, ?3, ?4 FROM "users" '
+        'WHERE "user_id" = ?1 AND "token_version" <= ?5 RETURNING "id"'
+    ),
+}
+
+
+async def record_user_event(
+    identity: Identity,
     event_type: str,
-    meta: str | None = None,
-    ts: datetime | None = None,
+    meta: str | None,
+    ts: datetime | None,
     conn: BaseDBAsyncClient | None = None,
-) -> Event:
-    return await Event.create(
-        using_db=conn, user_id=user_id, event_type=event_type, meta=meta, ts_utc=ts or datetime.now(UTC)
-    )
+) -> int:
+    """The new event's id; Unauthorized when no user has the token's id, TokenRevoked when the
+    token is older than the user's last logout (nothing is written then)."""
+    client = conn or Event._meta.db
+    statement = _INSERT_USER_EVENT[client.capabilities.dialect]
+    parameters = [identity.user_id, event_type, ts or datetime.now(UTC), meta, identity.version]
+    rows = await client.execute_query_dict(statement, parameters)
+    if rows:
+        return int(rows[0]["id"])
+    user = await User.get_or_none(using_db=conn, user_id=identity.user_id)
+    if user is None:
+        raise unknown_user()
+    check_version(identity, user.token_version)
+    raise RuntimeError(f"the event of {identity.user_id!r} passed every check but was not written")
 
 
 async def track_event(
     store: IdempotencyStore,
-    user_id: str,
+    identity: Identity,
     event_type: str,
     meta: str | None,
     ts: datetime | None,
@@ -62,9 +91,9 @@ async def track_event(
 
     async def operation(conn: BaseDBAsyncClient | None) -> dict[str, Any]:
         # The stored result keeps the key earlier releases stored (in `{"ok", "eventId"}`).
-        return {"eventId": (await record_event(user_id, event_type, meta, ts, conn)).id}
+        return {"eventId": await record_user_event(identity, event_type, meta, ts, conn)}
 
-    scope = Scope(user_id, "/event", idempotency_key) if idempotency_key else None
+    scope = Scope(identity.user_id, "/event", idempotency_key) if idempotency_key else None
     outcome = await store.run(scope, body_fingerprint, operation)
     return EventRecorded(int(outcome.result["eventId"]), outcome.replayed)
 

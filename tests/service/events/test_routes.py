@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from service.models import Event
 from tests.conftest import TEST_ADMIN_TOKEN
 
 BASE = datetime(2025, 11, 12, 10, 0, tzinfo=UTC)
@@ -217,3 +218,18 @@ async def test_stats_of_another_user_needs_admin_token(client, auth_headers):
 async def test_stats_with_bad_token_is_401(client):
     response = await client.get("/stats", headers={"Authorization": "Bearer nope"})
     assert response.status_code == 401
+
+
+async def test_an_event_for_a_token_whose_user_does_not_exist_is_refused_and_not_written(client, make_token):
+    headers = {"Authorization": f"Bearer {make_token('nobody_here')}"}
+    response = await client.post("/event", json={"eventType": "ghost"}, headers=headers)
+    assert response.status_code == 401 and response.json()["error"] == "unauthorized"
+    assert await Event.filter(user_id="nobody_here").count() == 0
+
+
+async def test_a_revoked_token_writes_no_event(client, auth_headers):
+    headers = await auth_headers("event_leaver")
+    assert (await client.post("/logout", headers=headers)).status_code == 200
+    response = await client.post("/event", json={"eventType": "after_logout"}, headers=headers)
+    assert response.status_code == 401 and response.json()["error"] == "token_revoked"
+    assert await Event.filter(user_id="event_leaver").count() == 0

@@ -10,7 +10,6 @@ from service.errors import (
     IdempotencyConflict,
     ValidationFailed,
 )
-from service.events.store import record_event
 from service.idempotency.store import IdempotencyStore, Scope, parse_key
 from service.identity import tokens as auth
 from service.models import Event, IdempotencyKey, User
@@ -46,7 +45,10 @@ async def test_request_whose_claim_was_taken_over_is_rolled_back(orm):
             .using_db(conn)
             .update(created_at=datetime.now(UTC) + timedelta(seconds=1))
         )
-        event = await record_event("slow_user", "late", conn=conn)  # ...then our side effect
+        # ...then our side effect
+        event = await Event.create(
+            using_db=conn, user_id="slow_user", event_type="late", ts_utc=datetime.now(UTC)
+        )
         return {"eventId": event.id}
 
     with pytest.raises(IdempotencyConflict):
