@@ -56,13 +56,16 @@ def _user_statements(dialect: str) -> _UserStatements:
     )
 
 
-# One round trip for a whole change on PostgreSQL: the statement locks the user row (the
-# builder's FOR UPDATE as its first step), checks the token version and the balance bounds on
-# the row it locked, and only then updates the balance and writes the ledger row; it is its own
-# transaction. A concurrent change of the same user makes the lock wait, and PostgreSQL then
-# hands the lock step the row as that change committed it (READ COMMITTED re-reads a row it
-# had to wait for), so every check and the new balance use the latest balance. Answers the
-# locked state and the new balance (NULL when a check refused it, which Python then names).
+# One statement for a whole change on PostgreSQL: it locks the user row (the builder's FOR UPDATE
+# as its first step), checks the token version and the balance bounds on the row it locked, and
+# only then updates the balance and writes the ledger row. A concurrent change of the same user
+# makes the lock wait, and PostgreSQL then hands the lock step the row as that change committed
+# it (READ COMMITTED re-reads a row it had to wait for), so every check and the new balance use
+# the latest balance. Answers the locked state and the new balance (NULL when a check refused
+# it, which Python then names). It still runs inside BEGIN ... COMMIT: alone it would commit on
+# its own once its lock came free, even after the worker that sent it was gone (cut off at
+# shutdown, tests/service/test_graceful_shutdown.py), whereas a transaction nobody commits is
+# rolled back.
 _POSTGRES_CHANGE = (
     'WITH "locked" AS ({lock}), '
     '"changed" AS (UPDATE "users" SET "balance" = "locked"."balance" + $2::bigint FROM "locked" '
@@ -80,11 +83,12 @@ _BOUNDS = (
     'AND "locked"."balance"::numeric + $2::bigint >= 0 '
     'AND ($2::bigint <= 0 OR "locked"."balance"::numeric + $2::bigint <= $8::bigint)'
 )
-# A capped earn in one round trip as well. Its count of today's grants reads the snapshot the
+# A capped earn in one statement as well. Its count of today's grants reads the snapshot the
 # statement started with, which misses a grant committed while the lock step waited. Every
 # grant also rewrites the user row, so such a grant shows as a newer row version under the lock
 # than the snapshot holds ("seen"); then nothing is written, `fresh` is false, and the change
-# is redone as the two-statement transaction below, whose count starts after the lock.
+# is redone in the same transaction as lock, then count and write, a count that starts after
+# the lock.
 # $9 start of today, $10 oldest row to count, $11 largest total before this grant, $12 largest
 # count before it, $13 latest allowed previous grant (NULL: no such limit).
 _POSTGRES_COUNTED_ONE_STATEMENT = (
@@ -223,9 +227,8 @@ def _refuse_usage(rule: EarnRule, change: BalanceChange, row: Mapping[str, Any],
 
 
 async def _apply_postgres(
-    conn: BaseDBAsyncClient | None, user_id: str, change: BalanceChange, limits: Limits, missing: Exception
+    conn: BaseDBAsyncClient, user_id: str, change: BalanceChange, limits: Limits, missing: Exception
 ) -> int:
-    client = conn or User._meta.db
     change_statement, counted_statement = _postgres_change_statements()
     now = datetime.now(UTC)
     parameters: list[Any] = [
@@ -241,7 +244,7 @@ async def _apply_postgres(
     rule = limits.rule
     if rule is not None:
         parameters += _usage_parameters(rule, change, now)
-    _, rows = await client.execute_query(change_statement if rule is None else counted_statement, parameters)
+    _, rows = await conn.execute_query(change_statement if rule is None else counted_statement, parameters)
     if not rows:
         raise missing
     row = rows[0]
@@ -251,10 +254,7 @@ async def _apply_postgres(
     if rule is None:
         raise RuntimeError(f"a balance change of {user_id!r} passed every check but was not written")
     if not row["fresh"]:
-        if conn is not None:
-            return await _apply_postgres_locked(conn, user_id, change, limits, rule, missing)
-        async with in_transaction() as transaction:
-            return await _apply_postgres_locked(transaction, user_id, change, limits, rule, missing)
+        return await _apply_postgres_locked(conn, user_id, change, limits, rule, missing)
     _refuse_usage(rule, change, row, now)
     raise EarnLimitReached("This reason's limit is reached", 1)
 
@@ -328,19 +328,19 @@ async def apply_change(
     missing: Exception | None = None,
 ) -> int:
     """Applies one change; returns the new balance. `conn` is the caller's transaction, or None
-    to let the change be its own (on PostgreSQL usually a single statement).
+    for a transaction of its own.
 
     Raises `missing` (default: Unauthorized) when no user has this id, TokenRevoked for a token
     older than the user's version, InsufficientFunds below 0, BalanceLimit above the ceiling,
     EarnLimitReached past the rule's caps; in every case nothing is written.
     """
     missing = missing or unknown_user()
-    if (conn or User._meta.db).capabilities.support_for_update:
+    if conn is None:
+        async with in_transaction() as transaction:
+            return await apply_change(transaction, user_id, change, limits, missing)
+    if conn.capabilities.support_for_update:
         return await _apply_postgres(conn, user_id, change, limits, missing)
-    if conn is not None:
-        return await _apply_sqlite(conn, user_id, change, limits, missing)
-    async with in_transaction() as transaction:
-        return await _apply_sqlite(transaction, user_id, change, limits, missing)
+    return await _apply_sqlite(conn, user_id, change, limits, missing)
 
 
 async def _user_row(identity: Identity) -> Mapping[str, Any]:
