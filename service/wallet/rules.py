@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from asyncpg.exceptions import LockNotAvailableError  # type: ignore[import-untyped]  # no type info
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import RawSQL
 from tortoise.transactions import in_transaction
@@ -62,10 +63,7 @@ def _user_statements(dialect: str) -> _UserStatements:
 # makes the lock wait, and PostgreSQL then hands the lock step the row as that change committed
 # it (READ COMMITTED re-reads a row it had to wait for), so every check and the new balance use
 # the latest balance. Answers the locked state and the new balance (NULL when a check refused
-# it, which Python then names). It still runs inside BEGIN ... COMMIT: alone it would commit on
-# its own once its lock came free, even after the worker that sent it was gone (cut off at
-# shutdown, tests/service/test_graceful_shutdown.py), whereas a transaction nobody commits is
-# rolled back.
+# it, which Python then names). When and why it runs inside a transaction: _apply_postgres_alone.
 _POSTGRES_CHANGE = (
     'WITH "locked" AS ({lock}), '
     '"changed" AS (UPDATE "users" SET "balance" = "locked"."balance" + $2::bigint FROM "locked" '
@@ -116,18 +114,16 @@ _POSTGRES_COUNTED_ONE_STATEMENT = (
 
 
 @functools.cache
-def _postgres_change_statements() -> tuple[str, str]:
-    """(a change without a catalogue rule, a capped earn), each one statement."""
+def _postgres_change_statements(nowait: bool) -> tuple[str, str]:
+    """(a change without a catalogue rule, a capped earn), each one statement; with `nowait`
+    their lock step fails at once (lock_not_available) instead of waiting for the row."""
+    by_user = User.filter(user_id="")
+    lock = by_user.select_for_update(nowait=nowait).only(*_USER_STATE).sql()
     # The capped form's lock also answers the row version it locked (PostgreSQL's xmin).
-    lock_versioned = (
-        User.filter(user_id="")
-        .annotate(row_version=RawSQL('"xmin"'))
-        .select_for_update()
-        .only(*_USER_STATE, "row_version")
-        .sql()
-    )
+    versioned = by_user.annotate(row_version=RawSQL('"xmin"')).select_for_update(nowait=nowait)
+    lock_versioned = versioned.only(*_USER_STATE, "row_version").sql()
     return (
-        _POSTGRES_CHANGE.format(lock=_user_statements("postgres").lock, checks=_BOUNDS),
+        _POSTGRES_CHANGE.format(lock=lock, checks=_BOUNDS),
         _POSTGRES_COUNTED_ONE_STATEMENT.format(lock=lock_versioned, checks=_BOUNDS),
     )
 
@@ -226,10 +222,35 @@ def _refuse_usage(rule: EarnRule, change: BalanceChange, row: Mapping[str, Any],
     check_usage(rule, change.delta, usage, now)
 
 
-async def _apply_postgres(
-    conn: BaseDBAsyncClient, user_id: str, change: BalanceChange, limits: Limits, missing: Exception
+class _NeedsTransaction(Exception):
+    """The change met another one on its user row, so it must run inside a transaction."""
+
+
+async def _apply_postgres_alone(
+    user_id: str, change: BalanceChange, limits: Limits, missing: Exception
 ) -> int:
-    change_statement, counted_statement = _postgres_change_statements()
+    """A change without a caller's transaction. First as one statement on its own (one round
+    trip), which never waits for the row: alone it would commit by itself once the row came free,
+    even after this worker was gone (cut off at shutdown, tests/service/test_graceful_shutdown.py),
+    so a change that meets another one on its row runs in a transaction, which nobody commits
+    when the worker is gone. Changes of one player rarely meet; the benchmark's hot row does."""
+    try:
+        return await _apply_postgres(User._meta.db, user_id, change, limits, missing, transactional=False)
+    except (LockNotAvailableError, _NeedsTransaction):
+        pass
+    async with in_transaction() as transaction:
+        return await _apply_postgres(transaction, user_id, change, limits, missing, transactional=True)
+
+
+async def _apply_postgres(
+    conn: BaseDBAsyncClient,
+    user_id: str,
+    change: BalanceChange,
+    limits: Limits,
+    missing: Exception,
+    transactional: bool,
+) -> int:
+    change_statement, counted_statement = _postgres_change_statements(nowait=not transactional)
     now = datetime.now(UTC)
     parameters: list[Any] = [
         user_id,
@@ -254,6 +275,8 @@ async def _apply_postgres(
     if rule is None:
         raise RuntimeError(f"a balance change of {user_id!r} passed every check but was not written")
     if not row["fresh"]:
+        if not transactional:
+            raise _NeedsTransaction
         return await _apply_postgres_locked(conn, user_id, change, limits, rule, missing)
     _refuse_usage(rule, change, row, now)
     raise EarnLimitReached("This reason's limit is reached", 1)
@@ -328,19 +351,22 @@ async def apply_change(
     missing: Exception | None = None,
 ) -> int:
     """Applies one change; returns the new balance. `conn` is the caller's transaction, or None
-    for a transaction of its own.
+    to let the change run as its own (one statement on PostgreSQL unless it meets another).
 
     Raises `missing` (default: Unauthorized) when no user has this id, TokenRevoked for a token
     older than the user's version, InsufficientFunds below 0, BalanceLimit above the ceiling,
     EarnLimitReached past the rule's caps; in every case nothing is written.
     """
     missing = missing or unknown_user()
-    if conn is None:
-        async with in_transaction() as transaction:
-            return await apply_change(transaction, user_id, change, limits, missing)
-    if conn.capabilities.support_for_update:
-        return await _apply_postgres(conn, user_id, change, limits, missing)
-    return await _apply_sqlite(conn, user_id, change, limits, missing)
+    postgres = (conn or User._meta.db).capabilities.support_for_update
+    if conn is not None:
+        if postgres:
+            return await _apply_postgres(conn, user_id, change, limits, missing, transactional=True)
+        return await _apply_sqlite(conn, user_id, change, limits, missing)
+    if postgres:
+        return await _apply_postgres_alone(user_id, change, limits, missing)
+    async with in_transaction() as transaction:
+        return await _apply_sqlite(transaction, user_id, change, limits, missing)
 
 
 async def _user_row(identity: Identity) -> Mapping[str, Any]:

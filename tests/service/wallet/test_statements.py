@@ -32,9 +32,14 @@ async def test_the_lock_statement_is_tortoises_select_for_update(orm):
 
 @postgres_only
 async def test_postgres_changes_lock_the_row_with_the_builders_statement(orm):
-    plain, counted = wallet._postgres_change_statements()
-    assert plain.startswith(f'WITH "locked" AS ({wallet._user_statements("postgres").lock})')
-    assert 'FROM "users" WHERE "user_id"=$1 FOR UPDATE)' in counted
+    waiting_plain, waiting_counted = wallet._postgres_change_statements(nowait=False)
+    assert waiting_plain.startswith(f'WITH "locked" AS ({wallet._user_statements("postgres").lock})')
+    assert 'FROM "users" WHERE "user_id"=$1 FOR UPDATE)' in waiting_counted
+    # Alone (no caller's transaction) a change must not wait for the row: see the tests below.
+    plain, counted = wallet._postgres_change_statements(nowait=True)
+    built = User.filter(user_id="").select_for_update(nowait=True).only("id", "balance", "token_version")
+    assert plain.startswith(f'WITH "locked" AS ({built.sql()})')
+    assert 'FROM "users" WHERE "user_id"=$1 FOR UPDATE NOWAIT)' in counted
 
 
 async def _wait_until_blocked_on_a_lock() -> None:
