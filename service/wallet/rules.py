@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from asyncpg.exceptions import LockNotAvailableError  # type: ignore[import-untyped]  # no type info
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import RawSQL
 from tortoise.transactions import in_transaction
@@ -114,13 +113,13 @@ _POSTGRES_COUNTED_ONE_STATEMENT = (
 
 
 @functools.cache
-def _postgres_change_statements(nowait: bool) -> tuple[str, str]:
-    """(a change without a catalogue rule, a capped earn), each one statement; with `nowait`
-    their lock step fails at once (lock_not_available) instead of waiting for the row."""
+def _postgres_change_statements(skip_locked: bool) -> tuple[str, str]:
+    """(a change without a catalogue rule, a capped earn), each one statement; with
+    `skip_locked` their lock step finds no row, at once, while another change holds it."""
     by_user = User.filter(user_id="")
-    lock = by_user.select_for_update(nowait=nowait).only(*_USER_STATE).sql()
+    lock = by_user.select_for_update(skip_locked=skip_locked).only(*_USER_STATE).sql()
     # The capped form's lock also answers the row version it locked (PostgreSQL's xmin).
-    versioned = by_user.annotate(row_version=RawSQL('"xmin"')).select_for_update(nowait=nowait)
+    versioned = by_user.annotate(row_version=RawSQL('"xmin"')).select_for_update(skip_locked=skip_locked)
     lock_versioned = versioned.only(*_USER_STATE, "row_version").sql()
     return (
         _POSTGRES_CHANGE.format(lock=lock, checks=_BOUNDS),
@@ -232,11 +231,12 @@ async def _apply_postgres_alone(
     """A change without a caller's transaction. First as one statement on its own (one round
     trip), which never waits for the row: alone it would commit by itself once the row came free,
     even after this worker was gone (cut off at shutdown, tests/service/test_graceful_shutdown.py),
-    so a change that meets another one on its row runs in a transaction, which nobody commits
-    when the worker is gone. Changes of one player rarely meet; the benchmark's hot row does."""
+    so a change that meets another one on its row (or finds no user) runs again in a transaction,
+    which nobody commits when the worker is gone. Changes of one player rarely meet; the
+    benchmark's hot row does."""
     try:
         return await _apply_postgres(User._meta.db, user_id, change, limits, missing, transactional=False)
-    except (LockNotAvailableError, _NeedsTransaction):
+    except _NeedsTransaction:
         pass
     async with in_transaction() as transaction:
         return await _apply_postgres(transaction, user_id, change, limits, missing, transactional=True)
@@ -250,7 +250,7 @@ async def _apply_postgres(
     missing: Exception,
     transactional: bool,
 ) -> int:
-    change_statement, counted_statement = _postgres_change_statements(nowait=not transactional)
+    change_statement, counted_statement = _postgres_change_statements(skip_locked=not transactional)
     now = datetime.now(UTC)
     parameters: list[Any] = [
         user_id,
@@ -267,6 +267,8 @@ async def _apply_postgres(
         parameters += _usage_parameters(rule, change, now)
     _, rows = await conn.execute_query(change_statement if rule is None else counted_statement, parameters)
     if not rows:
+        if not transactional:  # the row is held by another change, or there is no such user
+            raise _NeedsTransaction
         raise missing
     row = rows[0]
     if row["new_balance"] is not None:

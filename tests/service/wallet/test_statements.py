@@ -32,14 +32,14 @@ async def test_the_lock_statement_is_tortoises_select_for_update(orm):
 
 @postgres_only
 async def test_postgres_changes_lock_the_row_with_the_builders_statement(orm):
-    waiting_plain, waiting_counted = wallet._postgres_change_statements(nowait=False)
+    waiting_plain, waiting_counted = wallet._postgres_change_statements(skip_locked=False)
     assert waiting_plain.startswith(f'WITH "locked" AS ({wallet._user_statements("postgres").lock})')
     assert 'FROM "users" WHERE "user_id"=$1 FOR UPDATE)' in waiting_counted
     # Alone (no caller's transaction) a change must not wait for the row: see the tests below.
-    plain, counted = wallet._postgres_change_statements(nowait=True)
-    built = User.filter(user_id="").select_for_update(nowait=True).only("id", "balance", "token_version")
+    plain, counted = wallet._postgres_change_statements(skip_locked=True)
+    built = User.filter(user_id="").select_for_update(skip_locked=True).only("id", "balance", "token_version")
     assert plain.startswith(f'WITH "locked" AS ({built.sql()})')
-    assert 'FROM "users" WHERE "user_id"=$1 FOR UPDATE NOWAIT)' in counted
+    assert 'FROM "users" WHERE "user_id"=$1 FOR UPDATE SKIP LOCKED)' in counted
 
 
 async def _wait_until_blocked_on_a_lock() -> None:
