@@ -222,7 +222,8 @@ def _refuse_usage(rule: EarnRule, change: BalanceChange, row: Mapping[str, Any],
 
 
 class _NeedsTransaction(Exception):
-    """The change met another one on its user row, so it must run inside a transaction."""
+    """The lone statement found the user row held by another change (or found no user), or its
+    count may have missed a grant: the change must run again, inside a transaction."""
 
 
 async def _apply_postgres_alone(
