@@ -11,8 +11,8 @@ from tortoise.functions import Count, Max, Min
 from tortoise.queryset import QuerySet
 
 from service.idempotency.store import IdempotencyStore, Scope
-from service.identity.tokens import Identity, check_version, unknown_user
-from service.models import Event, User
+from service.identity.tokens import Identity, user_of
+from service.models import Event
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,10 +71,7 @@ async def record_user_event(
     rows = await client.execute_query_dict(statement, parameters)
     if rows:
         return int(rows[0]["id"])
-    user = await User.get_or_none(using_db=conn, user_id=identity.user_id)
-    if user is None:
-        raise unknown_user()
-    check_version(identity, user.token_version)
+    await user_of(identity, conn)  # raises why nothing was written
     raise RuntimeError(f"the event of {identity.user_id!r} passed every check but was not written")
 
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import jwt
 from jwt.types import Options
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 
 from service.errors import Unauthorized
@@ -132,8 +133,13 @@ def check_version(identity: Identity, current_version: int) -> None:
 
 async def authenticate(tokens: TokenService, authorization: str | None) -> User:
     """The user a bearer header proves; one database read (the user row)."""
-    identity = verified_identity(tokens, authorization)
-    user = await User.get_or_none(user_id=identity.user_id)
+    return await user_of(verified_identity(tokens, authorization))
+
+
+async def user_of(identity: Identity, conn: BaseDBAsyncClient | None = None) -> User:
+    """The user a verified token names; Unauthorized when there is none, TokenRevoked when the
+    token is older than the user's last logout."""
+    user = await User.get_or_none(using_db=conn, user_id=identity.user_id)
     if user is None:
         raise unknown_user()
     check_version(identity, user.token_version)
@@ -147,7 +153,4 @@ async def logout(identity: Identity) -> None:
     )
     if changed:
         return
-    user = await User.get_or_none(user_id=identity.user_id)
-    if user is None:
-        raise unknown_user()
-    check_version(identity, user.token_version)
+    await user_of(identity)  # raises why nothing changed
