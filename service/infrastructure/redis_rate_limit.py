@@ -197,16 +197,12 @@ class RedisRateLimiter:
     async def _count(self, batch: list[tuple[str, int, asyncio.Future[tuple[int, float] | None]]]) -> None:
         from redis.exceptions import RedisError
 
-        answers: list[tuple[int, float] | None]
+        answers: list[tuple[int, float] | None] = [None] * len(batch)  # None: let it through
         try:
             flat = await self._script(keys=[key for key, _, _ in batch], args=[ms for _, ms, _ in batch])
             answers = [(int(flat[i]), float(flat[i + 1])) for i in range(0, len(flat), 2)]
         except (RedisError, OSError):
             log.exception("rate limiter store unreachable; letting %d requests through", len(batch))
-            answers = [None] * len(batch)
-        except BaseException:
-            answers = [None] * len(batch)
-            raise
         finally:
             for (_, _, counted), answer in zip(batch, answers, strict=True):
                 if not counted.done():  # its request may have been cancelled meanwhile
