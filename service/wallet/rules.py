@@ -63,14 +63,19 @@ def _user_statements(dialect: str) -> _UserStatements:
 # it (READ COMMITTED re-reads a row it had to wait for), so every check and the new balance use
 # the latest balance. Answers the locked state and the new balance (NULL when a check refused
 # it, which Python then names). When and why it runs inside a transaction: _apply_postgres_alone.
-_POSTGRES_CHANGE = (
-    'WITH "locked" AS ({lock}), '
+# Both one-statement forms end alike: the locked row gets its new balance when `write_if` holds,
+# and the changed row is logged.
+_WRITE_AND_LOG = (
     '"changed" AS (UPDATE "users" SET "balance" = "locked"."balance" + $2::bigint FROM "locked" '
-    'WHERE "users"."id" = "locked"."id" {checks} RETURNING "users"."id", "users"."balance"), '
+    'WHERE "users"."id" = "locked"."id" {write_if} RETURNING "users"."id", "users"."balance"), '
     '"logged" AS (INSERT INTO "wallet_ledger" ("user_id", "delta", "balance_after", "reason", '
     '"idempotency_key", "request_id", "ts") SELECT "id", $2::bigint, "balance", $3::varchar, '
     '$4::varchar, $5::varchar, $6::timestamptz FROM "changed") '
-    'SELECT "locked"."balance", "locked"."token_version", "changed"."balance" AS "new_balance" '
+)
+_POSTGRES_CHANGE = (
+    'WITH "locked" AS ({lock}), '
+    + _WRITE_AND_LOG
+    + 'SELECT "locked"."balance", "locked"."token_version", "changed"."balance" AS "new_balance" '
     'FROM "locked" LEFT JOIN "changed" ON TRUE'
 )
 # $7 the token's version (NULL: a server grant), $8 the balance ceiling; numeric, so that no sum
@@ -99,13 +104,8 @@ _POSTGRES_COUNTED_ONE_STATEMENT = (
     'WHERE "locked"."row_version" = "seen"."row_version" {checks} '
     'AND ($11::bigint IS NULL OR "total" <= $11) AND ($12::bigint IS NULL OR "count" <= $12) '
     'AND ($13::timestamptz IS NULL OR "last_at" IS NULL OR "last_at" <= $13)), '
-    '"changed" AS (UPDATE "users" SET "balance" = "locked"."balance" + $2::bigint FROM "locked" '
-    'WHERE "users"."id" = "locked"."id" AND EXISTS (SELECT 1 FROM "allowed") '
-    'RETURNING "users"."id", "users"."balance"), '
-    '"logged" AS (INSERT INTO "wallet_ledger" ("user_id", "delta", "balance_after", "reason", '
-    '"idempotency_key", "request_id", "ts") SELECT "id", $2::bigint, "balance", $3::varchar, '
-    '$4::varchar, $5::varchar, $6::timestamptz FROM "changed") '
-    'SELECT "locked"."balance", "locked"."token_version", '
+    + _WRITE_AND_LOG
+    + 'SELECT "locked"."balance", "locked"."token_version", '
     '"locked"."row_version" = "seen"."row_version" AS "fresh", "total", "count", "last_at", '
     '"changed"."balance" AS "new_balance" '
     'FROM "locked" CROSS JOIN "seen" CROSS JOIN "usage" LEFT JOIN "changed" ON TRUE'
@@ -122,8 +122,10 @@ def _postgres_change_statements(skip_locked: bool) -> tuple[str, str]:
     versioned = by_user.annotate(row_version=RawSQL('"xmin"')).select_for_update(skip_locked=skip_locked)
     lock_versioned = versioned.only(*_USER_STATE, "row_version").sql()
     return (
-        _POSTGRES_CHANGE.format(lock=lock, checks=_BOUNDS),
-        _POSTGRES_COUNTED_ONE_STATEMENT.format(lock=lock_versioned, checks=_BOUNDS),
+        _POSTGRES_CHANGE.format(lock=lock, write_if=_BOUNDS),
+        _POSTGRES_COUNTED_ONE_STATEMENT.format(
+            lock=lock_versioned, checks=_BOUNDS, write_if='AND EXISTS (SELECT 1 FROM "allowed")'
+        ),
     )
 
 
