@@ -223,10 +223,10 @@ async def run_load(args: argparse.Namespace, base_url: str) -> dict:
     ramp_seconds = time.perf_counter() - started
     peak_server = await asyncio.to_thread(scrape_connections_open, base_url)
     work_started = time.perf_counter()
-    cpu_before = _cpu_snapshot(args.server_group)
+    cpu_before = CpuSnapshot.take(args.server_group)
     await worked.event.wait()
     work_seconds = time.perf_counter() - work_started
-    cpu_used = _cpu_used_since(cpu_before)
+    cpu_used = cpu_before.used_since()
     load_during = os.getloadavg()
     await asyncio.gather(*tasks)
     requests = sum(len(v) for v in stats.latencies.values())
@@ -276,23 +276,31 @@ def _postgres_pids() -> list[int]:
     return pids
 
 
-def _cpu_snapshot(server_group: int | None) -> dict[str, object]:
-    client = resource.getrusage(resource.RUSAGE_SELF)
-    return {
-        "client": client.ru_utime + client.ru_stime,
-        "server": cpu_seconds(process_group_members(server_group)) if server_group else {},
-        "postgres": cpu_seconds(_postgres_pids()),
-    }
+@dataclass(frozen=True)
+class CpuSnapshot:
+    """CPU seconds so far of this client, the spawned server's processes (none with --url) and
+    every PostgreSQL process."""
 
+    client: float
+    server: dict[int, float]
+    postgres: dict[int, float]
 
-def _cpu_used_since(before: dict[str, object]) -> dict[str, float]:
-    """CPU seconds of this client, the spawned server (0 with --url) and every PostgreSQL process."""
-    client = resource.getrusage(resource.RUSAGE_SELF)
-    return {
-        "client": client.ru_utime + client.ru_stime - float(before["client"]),  # type: ignore[arg-type]
-        "server": cpu_used_since(before["server"]),  # type: ignore[arg-type]
-        "postgres": cpu_used_since(before["postgres"]),  # type: ignore[arg-type]
-    }
+    @classmethod
+    def take(cls, server_group: int | None) -> CpuSnapshot:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return cls(
+            client=usage.ru_utime + usage.ru_stime,
+            server=cpu_seconds(process_group_members(server_group)) if server_group else {},
+            postgres=cpu_seconds(_postgres_pids()),
+        )
+
+    def used_since(self) -> dict[str, float]:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return {
+            "client": usage.ru_utime + usage.ru_stime - self.client,
+            "server": cpu_used_since(self.server),
+            "postgres": cpu_used_since(self.postgres),
+        }
 
 
 def _free_port() -> int:
