@@ -14,6 +14,7 @@ import pytest
 
 from tests.live import LiveServer
 from tests.service.conftest import wait_for_workers
+from tests.service.helpers import wait_until_blocked_on_a_lock
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -36,19 +37,6 @@ async def _hold_user_lock(conn: asyncpg.Connection, user_id: str) -> asyncpg.tra
     await tx.start()
     await conn.execute("SELECT 1 FROM users WHERE user_id = $1 FOR UPDATE", user_id)
     return tx
-
-
-async def _wait_until_blocked(conn: asyncpg.Connection) -> None:
-    """Until another session waits for a lock in this database: the earn is in flight."""
-    for _ in range(300):
-        waiting = await conn.fetchval(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-            " AND wait_event_type = 'Lock'"
-        )
-        if waiting:
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError("the earn never reached the database")
 
 
 async def _ledger(conn: asyncpg.Connection, user_id: str) -> tuple[int, int, int]:
@@ -107,7 +95,7 @@ async def test_sigterm_lets_an_in_flight_earn_commit(
     tx = await _hold_user_lock(row_lock, "graceful")
     results: list = []
     thread = _start_earn(server.base_url, token, results)
-    await _wait_until_blocked(row_lock)
+    await wait_until_blocked_on_a_lock(row_lock, "the earn")
 
     server.process.send_signal(signal.SIGTERM)
     await asyncio.sleep(0.5)  # let the workers begin shutting down while the earn waits
@@ -131,7 +119,7 @@ async def test_write_outliving_the_grace_period_is_rolled_back(
     tx = await _hold_user_lock(row_lock, "cut-off")
     results: list = []
     thread = _start_earn(server.base_url, token, results)
-    await _wait_until_blocked(row_lock)
+    await wait_until_blocked_on_a_lock(row_lock, "the earn")
 
     server.process.send_signal(signal.SIGTERM)
     await asyncio.to_thread(thread.join, 60)  # the server gives up on it after the grace period
